@@ -1,0 +1,225 @@
+"""The ``workbench`` command: the headless path of everything, for scripts and CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DEVICE = "sim://nano33ble"
+
+
+def _boards(args) -> int:
+    from .boards import load_catalog
+
+    boards = load_catalog()
+    if args.json:
+        print(json.dumps([b.to_dict() for b in boards.values()], indent=1))
+        return 0
+    for b in boards.values():
+        print(f"{b.id:15s} {b.summary()}")
+    return 0
+
+
+def _devices(args) -> int:
+    from .boards.identify import find_devices
+
+    found = find_devices(probe_ports=not args.no_probe, extra_urls=args.urls, baudrate=args.baud)
+    if args.json:
+        print(json.dumps([d.to_dict() for d in found], indent=1))
+        return 0
+    if not found:
+        print("No serial ports and no virtual boards. Plug a board in, or start one with "
+              "`workbench sim --board nano33ble --pty`.")
+        return 0
+    for d in found:
+        head = f"{d.url}  {d.description}".rstrip()
+        if d.usb:
+            head += f"  [{d.usb}]"
+        print(head)
+        if d.candidates:
+            print("  catalog: " + ", ".join(f"{b.name} ({b.id})" for b in d.candidates))
+        if d.hello is not None:
+            i = d.hello
+            print(f"  answered HELLO: {i.board_name} ({i.board_id}), firmware {i.firmware}")
+            print(f"    {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz, flash {i.flash_bytes // 1024} KB, "
+                  f"RAM {i.ram_bytes // 1024} KB; model slot {i.slot_bytes // 1024} KB, "
+                  f"arena {i.arena_bytes // 1024} KB")
+            for s in d.sensors:
+                print(f"    sensor {s.id:9s} {s.kind}, {len(s.channels)} ch "
+                      f"({','.join(s.channels)}) in {s.units} at {s.rate_hz:g} Hz")
+        elif d.probe_error:
+            print(f"  no HELLO answer: {d.probe_error}")
+    return 0
+
+
+def _sim(args) -> int:
+    from .sim.registry import register
+    from .sim.server import SimOptions, run
+
+    opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
+                      sensor=args.sensor, scenario=args.scenario, replay=args.replay,
+                      seed=args.seed, drop_rate=args.drop, flip_rate=args.flip)
+    entry: list[Path] = []
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+        kind, where = line.split(" ", 1)
+        url = where if kind == "PTY" else f"socket://{where}"
+        entry.append(register(args.board, url))
+        if sys.stderr.isatty():
+            print(f"virtual {args.board} ready at {url} ({args.baud} baud); Ctrl-C stops it",
+                  file=sys.stderr)
+
+    try:
+        return run(opts, pty=args.tcp is None, tcp_port=args.tcp, announce=announce)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in entry:
+            p.unlink(missing_ok=True)
+
+
+def _open(args):
+    from .link import open_device
+
+    return open_device(args.url, baudrate=args.baud, mode=getattr(args, "mode", "auto"))
+
+
+def _info(args) -> int:
+    with _open(args) as dev:
+        if dev.mode == "line":
+            print(f"{args.url}: a line-mode sketch printing {len(dev.sensors[0].channels)} "
+                  f"values per line ({', '.join(dev.sensors[0].channels)}) at about "
+                  f"{dev.line_rate_hz or 0:.1f} Hz")
+            return 0
+        i = dev.info
+        print(f"{i.board_name} ({i.board_id}), firmware {i.firmware}, serial {i.serial_number}")
+        print(f"  {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz; flash {i.flash_bytes:,} B; "
+              f"RAM {i.ram_bytes:,} B")
+        print(f"  capabilities: {i.capabilities!r}")
+        for s in dev.sensors:
+            print(f"  sensor {s.id}: {s.kind}, channels {','.join(s.channels)} ({s.units}), "
+                  f"{s.rate_hz:g} Hz")
+        table = dev.slots()
+        for s in table.slots:
+            mark = "*" if s.index == table.active else " "
+            print(f" {mark}slot {'AB'[s.index] if s.index < 2 else s.index}: {s.state.name.lower()}"
+                  f" {s.name or ''} {s.size:,} B, arena {s.arena_bytes:,} B")
+    return 0
+
+
+def _stream(args) -> int:
+    with _open(args) as dev:
+        rec = dev.record(args.sensor if dev.mode == "framed" else 0, args.seconds, args.rate)
+        out = sys.stdout
+        out.write(",".join(rec.channels) + "\n")
+        for row in rec.values:
+            out.write(",".join(f"{v:.5g}" for v in row) + "\n")
+        print(f"{len(rec.raw)} samples at {rec.rate_hz:g} Hz, {rec.lost} lost", file=sys.stderr)
+    return 0
+
+
+def _upload(args) -> int:
+    data = Path(args.model).read_bytes()
+    with _open(args) as dev:
+        slot = dev.upload_model(data, name=Path(args.model).name, commit=not args.no_commit)
+        print(f"{args.model}: {slot.size:,} bytes in slot {slot.index}, {slot.state.name.lower()}, "
+              f"arena {slot.arena_bytes:,} bytes")
+    return 0
+
+
+def _scenario(args) -> int:
+    with _open(args) as dev:
+        got = dev.scenario(args.name or "")
+        print(f"scenario: {got.current} (available: {', '.join(got.available)})")
+    return 0
+
+
+def _lab(args) -> int:
+    root = Path(__file__).resolve().parent.parent
+    notebooks = root / "notebooks"
+    env = dict(os.environ, WORKBENCH_DEVICE=args.device)
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    cmd += args.extra
+    os.execvpe(cmd[0], cmd, env)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description=(
+        "tinyml-workbench: connect to boards, stream sensors, run models. "
+        "Device URLs: /dev/ttyACM0, socket://host:port, sim://nano33ble, loop://"))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("boards", help="list the board catalog")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_boards)
+
+    s = sub.add_parser("devices", help="list connected boards (and running virtual ones)")
+    s.add_argument("urls", nargs="*", help="more URLs to probe, e.g. socket://localhost:5555")
+    s.add_argument("--no-probe", action="store_true", help="do not open ports for HELLO")
+    s.add_argument("--baud", type=int, default=115200)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_devices)
+
+    s = sub.add_parser("sim", help="run a virtual board")
+    s.add_argument("--board", default="nano33ble", help="catalog id (see `workbench boards`)")
+    s.add_argument("--baud", type=int, default=115200, help="line rate to pace output at")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0: any)")
+    s.add_argument("--flash", help="flash file (default ~/.cache/workbench/sim/<board>.flash)")
+    s.add_argument("--mode", choices=["framed", "line"], default="framed",
+                   help="line: behave like a sketch printing CSV")
+    s.add_argument("--sensor", help="line mode: the sensor to print (default: the first)")
+    s.add_argument("--scenario", default="idle", help="what the board is doing (idle, walking, ...)")
+    s.add_argument("--replay", choices=["basicmotions"], help="replay real recordings")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")
+    s.add_argument("--flip", type=float, default=0.0, help="fault: flip a bit at this rate")
+    s.set_defaults(func=_sim)
+
+    for name, func, helptext in (("info", _info, "identify a board: HELLO, sensors, model slots"),
+                                 ("stream", _stream, "stream a sensor to CSV on stdout"),
+                                 ("upload", _upload, "send a .tflite model to a board"),
+                                 ("scenario", _scenario, "set a virtual board's scenario")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("url", nargs="?", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
+        s.add_argument("--baud", type=int, default=115200)
+        s.set_defaults(func=func)
+        if name == "stream":
+            s.add_argument("--sensor", default="accel")
+            s.add_argument("--seconds", type=float, default=2.0)
+            s.add_argument("--rate", type=float, default=None)
+            s.add_argument("--mode", choices=["auto", "framed", "line"], default="auto")
+        if name == "upload":
+            s.add_argument("model", help="path of a .tflite file")
+            s.add_argument("--no-commit", action="store_true")
+        if name == "scenario":
+            s.add_argument("name", nargs="?")
+
+    s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
+    s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
+    s.add_argument("extra", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    s.set_defaults(func=_lab)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .link import LinkError
+
+    try:
+        return args.func(args) or 0
+    except LinkError as e:
+        print(f"workbench: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""``sim://<board>?options``: a virtual board started for you, behind a real pty.
+
+Opening the port starts ``python -m workbench.sim --board <board> --pty`` in a
+new session (so a notebook interrupt does not kill it), reads the
+pseudo-terminal path it announces and opens that path with pyserial's own
+POSIX implementation, so everything above sees a real serial port. Closing
+the port stops the virtual board; its flash file stays.
+
+Options (query string): ``baud`` (default: the port's baudrate), ``mode``
+(``framed`` or ``line``), ``sensor`` (line mode), ``scenario``, ``replay``
+(``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
+``flip`` (fault rates per byte).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from urllib.parse import parse_qsl, urlsplit
+
+import serial
+
+SIM_START_TIMEOUT = 30.0
+"""Seconds to wait for the virtual board to announce its port."""
+
+_OPTIONS = {"baud", "mode", "sensor", "scenario", "replay", "seed", "flash", "drop", "flip"}
+
+
+def sim_command(url: str, baudrate: int) -> list[str]:
+    """The command line that runs the virtual board a ``sim://`` URL names."""
+    parts = urlsplit(url)
+    board = parts.netloc or parts.path.strip("/")
+    if not board:
+        raise serial.SerialException(f"{url}: name a board, e.g. sim://nano33ble "
+                                     "(`workbench boards` lists them)")
+    opts = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(opts) - _OPTIONS
+    if unknown:
+        raise serial.SerialException(f"{url}: unknown option(s) {', '.join(sorted(unknown))}; "
+                                     f"known: {', '.join(sorted(_OPTIONS))}")
+    cmd = [sys.executable, "-m", "workbench.sim", "--board", board, "--pty",
+           "--baud", str(opts.pop("baud", baudrate))]
+    for key, value in opts.items():
+        cmd += [f"--{key}", value]
+    return cmd
+
+
+class Serial(serial.Serial):
+    """A pyserial port whose far end is a freshly started virtual board."""
+
+    _sim: subprocess.Popen | None = None
+
+    def open(self) -> None:
+        url = self._port
+        cmd = sim_command(url, self._baudrate)
+        env = dict(os.environ)
+        self._sim = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env,
+                                     start_new_session=True)
+        line = self._await_announce()
+        if not line.startswith("PTY "):
+            err = self._sim.stderr.read() if self._sim.poll() is not None else ""
+            self._stop_sim()
+            raise serial.SerialException(
+                f"{url}: the virtual board did not start: {err.strip() or line or 'no output'}")
+        # Drain the child's stderr in the background so it can never block on it.
+        threading.Thread(target=self._sim.stderr.read, daemon=True).start()
+        self.sim_url = url
+        self.port = line.split(" ", 1)[1].strip()  # sets portstr and name too
+        try:
+            super().open()
+        except serial.SerialException:
+            self._stop_sim()
+            raise
+
+    def _await_announce(self) -> str:
+        out: list[str] = []
+        t = threading.Thread(target=lambda: out.append(self._sim.stdout.readline()), daemon=True)
+        t.start()
+        t.join(SIM_START_TIMEOUT)
+        return out[0].strip() if out else ""
+
+    @property
+    def sim_process(self) -> subprocess.Popen | None:
+        return self._sim
+
+    def _stop_sim(self) -> None:
+        if self._sim is not None and self._sim.poll() is None:
+            self._sim.terminate()
+            try:
+                self._sim.wait(5)
+            except subprocess.TimeoutExpired:
+                self._sim.kill()
+                self._sim.wait()
+        self._sim = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._stop_sim()

@@ -1,0 +1,564 @@
+"""The device side of the protocol: what the reference firmware does, in Python.
+
+:class:`VirtualFirmware` holds no port and no thread. The server feeds it bytes
+(:meth:`receive`) and calls :meth:`tick` with the time; it answers by calling
+``send(bytes)``. It knows when the transmit buffer is full through
+``tx_backlog()`` and then discards sensor blocks at the source, counting them,
+as firmware with a full UART buffer does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..boards import Board
+from ..link import messages as m
+from ..link.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
+from .flash import Flash, FlashError
+from .sensors import SCENARIOS, make_source
+from .tflm import ModelError, TflmRunner, inspect_model, probe
+
+FIRMWARE_VERSION = "workbench-sim 1.0"
+TX_BUFFER_BYTES = 4096
+"""Sensor blocks are discarded while more than this is waiting to be sent."""
+TRANSFER_WINDOW = 4
+"""Model chunks the host may send before waiting for an acknowledgement."""
+STREAM_BLOCK_SECONDS = 0.05
+"""A stream frame carries at most this much signal (it fills up to max_payload)."""
+LINE_MODE_DECIMALS = 4
+
+
+class PowerCut(Exception):
+    """Raised inside the firmware when an injected power cut strikes."""
+
+
+class Disconnect(Exception):
+    """Raised inside the firmware when an injected disconnect strikes."""
+
+
+@dataclass
+class _Stream:
+    desc: m.SensorDesc
+    source: object
+    rate_hz: float
+    per_frame: int
+    started: float
+    produced: int = 0
+    dropped: int = 0
+
+
+class VirtualFirmware:
+    """One virtual board's firmware state. See the module docstring for the contract."""
+
+    def __init__(self, board: Board, flash: Flash, send: Callable[[bytes], None], *,
+                 tx_backlog: Callable[[], int] = lambda: 0, scenario: str = "idle",
+                 seed: int = 0, replay: str | None = None, mode: str = "framed",
+                 line_sensor: str | None = None, clock: Callable[[], float] = time.monotonic):
+        self.board = board
+        self.flash = flash
+        self._send_bytes = send
+        self._tx_backlog = tx_backlog
+        self.clock = clock
+        self.seed = seed
+        self.replay = replay
+        self.scenario = scenario
+        self.faults = m.Faults()
+        self.power_cut_budget: int | None = None
+        self.logs: list[str] = []
+        self._boot(mode, line_sensor)
+
+    # ------------------------------------------------------------------ boot
+    def _boot(self, mode: str = "framed", line_sensor: str | None = None) -> None:
+        self.booted = self.clock()
+        self.parser = FrameParser(max_payload=DEFAULT_MAX_PAYLOAD)
+        self.tx_seq = 0
+        self.cache: tuple[int, int, bytes] | None = None  # (req_id, type, wire bytes)
+        self.streams: dict[int, _Stream] = {}
+        self.telemetry_period = 0.0
+        self.next_telemetry = 0.0
+        self.inferences = 0
+        self.last_latency = 0
+        self.inputs: dict[int, bytearray] = {}
+        self.outputs: list[np.ndarray] = []
+        self.transfer: tuple[int, int] | None = None  # (slot, size)
+        self.runner: TflmRunner | None = None
+        self.sensor_descs = tuple(
+            m.SensorDesc(i, s.id, s.kind, tuple(s.channels), s.units, m.DType.from_name(s.dtype),
+                         float(s.scale), float(s.rate_hz), tuple(float(r) for r in s.rates_hz))
+            for i, s in enumerate(self.board.sensors))
+        for note in self.flash.check_boot():
+            self.logs.append(note)
+        self._load_active()
+        self.mode = m.Mode.FRAMED
+        self.line: _Stream | None = None
+        if mode == "line":
+            self._enter_line_mode(self._sensor_index(line_sensor), 0.0)
+
+    def _load_active(self) -> None:
+        self.runner = None
+        active = self.flash.table.active
+        if active is None:
+            return
+        try:
+            self.runner = TflmRunner(self.flash.read(active), self.board.model_slots.arena_bytes)
+        except ModelError as e:  # it passed verification once; the interpreter changed?
+            self.logs.append(f"active model failed to load: {e}")
+
+    def uptime_ms(self) -> int:
+        return int((self.clock() - self.booted) * 1000)
+
+    # ------------------------------------------------------------------ output
+    def _frame(self, ftype: int, req_id: int, payload: bytes) -> bytes:
+        data = encode_frame(Frame(ftype, self.tx_seq, req_id, payload))
+        self.tx_seq = (self.tx_seq + 1) & 0xFFFF
+        return data
+
+    def _reply(self, req: Frame, payload: bytes = b"", ftype: int | None = None) -> None:
+        data = self._frame(m.response_type(req.type) if ftype is None else ftype, req.req_id,
+                           payload)
+        self.cache = (req.req_id, req.type, data)
+        self._send_bytes(data)
+
+    def _error(self, req: Frame, code: m.ErrorCode, message: str, detail: int = 0) -> None:
+        self._reply(req, m.Error(code, detail, message).encode(), ftype=m.Msg.ERROR)
+
+    def _event(self, ftype: int, payload: bytes) -> None:
+        self._send_bytes(self._frame(ftype, 0, payload))
+
+    # ------------------------------------------------------------------ input
+    def receive(self, data: bytes) -> None:
+        """Bytes from the host. May raise :class:`PowerCut` or :class:`Disconnect`."""
+        for frame in self.parser.feed(data):
+            if self.mode == m.Mode.LINE and frame.type != m.Msg.HELLO:
+                continue  # a line-mode sketch only wakes up for HELLO
+            self._dispatch(frame)
+
+    def _dispatch(self, req: Frame) -> None:
+        if req.flags & FLAG_RETRY and self.cache and self.cache[:2] == (req.req_id, req.type):
+            self._send_bytes(self.cache[2])
+            return
+        handler = self._HANDLERS.get(req.type)
+        if handler is None:
+            self._error(req, m.ErrorCode.UNKNOWN_TYPE, f"unknown request type 0x{req.type:02x}")
+            return
+        try:
+            handler(self, req)
+        except m.MalformedPayload as e:
+            self._error(req, m.ErrorCode.MALFORMED, str(e))
+
+    # ------------------------------------------------------------------ handlers
+    def _hello(self, req: Frame) -> None:
+        m.Hello.decode(req.payload)
+        if self.mode == m.Mode.LINE:
+            self.mode, self.line = m.Mode.FRAMED, None
+        b, slots = self.board, self.board.model_slots
+        caps = (m.Capability.STREAM | m.Capability.INFER | m.Capability.MODEL_UPDATE
+                | m.Capability.TELEMETRY | m.Capability.LINE_MODE | m.Capability.SIMULATED)
+        active = self.flash.table.active
+        serial = hashlib.sha1(f"{b.id}:{self.flash.path}".encode()).hexdigest()[:12].upper()
+        info = m.Info(m.PROTOCOL_VERSION, DEFAULT_MAX_PAYLOAD, caps, b.id, b.name,
+                      FIRMWARE_VERSION, b.mcu, b.core, b.clock_hz, b.flash_bytes, b.ram_bytes,
+                      slots.count, m.NO_SLOT if active is None else active, slots.slot_bytes,
+                      slots.arena_bytes, len(self.sensor_descs), self.uptime_ms(), serial)
+        self._reply(req, info.encode())
+
+    def _sensors(self, req: Frame) -> None:
+        self._reply(req, m.SensorList(self.sensor_descs).encode())
+
+    def _sensor_index(self, sensor: str | None) -> int:
+        if not self.sensor_descs:
+            raise ValueError(f"{self.board.name} has no sensors to stream")
+        if sensor is None:
+            return 0
+        for d in self.sensor_descs:
+            if d.id == sensor:
+                return d.index
+        raise ValueError(f"{self.board.name} has no sensor {sensor!r}; it has "
+                         + ", ".join(d.id for d in self.sensor_descs))
+
+    def _make_stream(self, index: int, rate_hz: float, per_frame: int) -> _Stream:
+        desc = self.sensor_descs[index]
+        rate = rate_hz or desc.rate_hz
+        sensor = self.board.sensors[index]
+        source = make_source(sensor, rate_hz=rate, scenario=self.scenario, seed=self.seed + index,
+                             replay=self.replay)
+        width = len(desc.channels) * desc.dtype.size
+        if not per_frame:
+            per_frame = max(1, min((DEFAULT_MAX_PAYLOAD - m.SAMPLES_HEADER.size) // width,
+                                   int(rate * STREAM_BLOCK_SECONDS)))
+        return _Stream(desc, source, rate, per_frame, self.clock())
+
+    def _stream_start(self, req: Frame) -> None:
+        start = m.StreamStart.decode(req.payload)
+        if start.sensor >= len(self.sensor_descs):
+            self._error(req, m.ErrorCode.NOT_FOUND, f"no sensor {start.sensor}")
+            return
+        desc = self.sensor_descs[start.sensor]
+        if start.rate_hz < 0 or start.rate_hz > 10 * max(desc.rates_hz or (desc.rate_hz,)):
+            self._error(req, m.ErrorCode.BAD_ARGUMENT,
+                        f"{desc.id} cannot sample at {start.rate_hz:g} Hz")
+            return
+        width = len(desc.channels) * desc.dtype.size
+        if start.samples_per_frame * width > DEFAULT_MAX_PAYLOAD - m.SAMPLES_HEADER.size:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, "samples_per_frame exceeds max_payload")
+            return
+        try:
+            stream = self._make_stream(start.sensor, start.rate_hz, start.samples_per_frame)
+        except Exception as e:  # noqa: BLE001 - e.g. replay data missing
+            self._error(req, m.ErrorCode.NOT_SUPPORTED, str(e))
+            return
+        self.streams[start.sensor] = stream
+        self._reply(req, m.StreamStarted(start.sensor, stream.rate_hz, stream.per_frame).encode())
+
+    def _stream_stop(self, req: Frame) -> None:
+        r = m.Reader(req.payload, "STREAM_STOP")
+        index = r.u8()
+        r.end()
+        produced = dropped = 0
+        for i in list(self.streams):
+            if index in (i, m.ALL_SENSORS):
+                s = self.streams.pop(i)
+                produced += s.produced
+                dropped += s.dropped
+        self._reply(req, m.StreamStopped(index, produced, dropped).encode())
+
+    def _require_model(self, req: Frame) -> bool:
+        if self.runner is None:
+            self._error(req, m.ErrorCode.NO_MODEL,
+                        "no model is active; upload one (Device.upload_model) first")
+            return False
+        return True
+
+    def _set_input(self, req: Frame) -> None:
+        chunk = m.Chunk.decode(req.payload)
+        if not self._require_model(req):
+            return
+        specs = self.runner.input_details
+        if chunk.index >= len(specs):
+            self._error(req, m.ErrorCode.NOT_FOUND, f"the model has {len(specs)} inputs")
+            return
+        nbytes = int(np.prod(specs[chunk.index].shape)) * np.dtype(specs[chunk.index].dtype).itemsize
+        buf = self.inputs.setdefault(chunk.index, bytearray(nbytes))
+        if chunk.offset + len(chunk.data) > nbytes:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, f"input {chunk.index} holds {nbytes} bytes")
+            return
+        buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
+        self._reply(req, m.Offset(chunk.offset + len(chunk.data)).encode())
+
+    def _infer(self, req: Frame) -> None:
+        infer = m.Infer.decode(req.payload)
+        if not self._require_model(req):
+            return
+        specs = self.runner.input_details
+        arrays = []
+        inline = dict(infer.inputs)
+        for i, spec in enumerate(specs):
+            dtype = np.dtype(spec.dtype).newbyteorder("<")
+            data = inline.get(i, self.inputs.get(i))
+            need = int(np.prod(spec.shape)) * dtype.itemsize
+            if data is None or len(data) != need:
+                self._error(req, m.ErrorCode.BAD_ARGUMENT,
+                            f"input {i} needs {need} bytes ({spec.dtype} {tuple(spec.shape)}), "
+                            f"got {0 if data is None else len(data)}")
+                return
+            arrays.append(np.frombuffer(bytes(data), dtype=dtype).reshape(spec.shape))
+        try:
+            outputs = self.runner.invoke(arrays)
+        except Exception as e:  # noqa: BLE001 - the interpreter's own failure
+            self._error(req, m.ErrorCode.INFER_FAILED, f"inference failed: {e}")
+            return
+        self.inferences += 1
+        self.last_latency = int(self.runner.last_latency_us)
+        self.outputs = outputs
+        tensors = []
+        for arr, spec in zip(outputs, self.runner.output_details):
+            q = spec.quantization
+            scale, zp = (q if q else (0.0, 0))
+            tensors.append(m.Tensor(m.DType.from_name(np.dtype(arr.dtype).name), tuple(arr.shape),
+                                    arr.astype(arr.dtype.newbyteorder("<")).tobytes(),
+                                    float(scale), int(zp)))
+        flags = m.RESULT_LATENCY_ESTIMATED
+        result = m.Result(self.last_latency, self.runner.arena_bytes_used or 0, flags,
+                          tuple(tensors))
+        payload = result.encode()
+        if len(payload) > DEFAULT_MAX_PAYLOAD:
+            payload = m.Result(result.latency_us, result.arena_bytes,
+                               flags | m.RESULT_OUTPUTS_DETACHED, result.outputs).encode()
+        self._reply(req, payload)
+
+    def _get_output(self, req: Frame) -> None:
+        ask = m.GetOutput.decode(req.payload)
+        if ask.index >= len(self.outputs):
+            self._error(req, m.ErrorCode.NOT_FOUND, f"no output {ask.index} from the last inference")
+            return
+        data = self.outputs[ask.index].tobytes()
+        piece = data[ask.offset: ask.offset + min(ask.length, DEFAULT_MAX_PAYLOAD - 8)]
+        self._reply(req, m.Chunk(ask.index, ask.offset, piece).encode())
+
+    # model transfer ----------------------------------------------------------
+    def _model_begin(self, req: Frame) -> None:
+        begin = m.ModelBegin.decode(req.payload)
+        slots = self.board.model_slots
+        if begin.size > slots.slot_bytes:
+            self._error(req, m.ErrorCode.MODEL_TOO_LARGE,
+                        f"model is {begin.size:,} bytes but a model slot on {self.board.name} "
+                        f"holds {slots.slot_bytes:,}; quantize it to int8 or make it smaller",
+                        detail=slots.slot_bytes)
+            return
+        if begin.size == 0:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, "the model is empty")
+            return
+        slot = self.flash.target_slot() if begin.slot == m.NO_SLOT else begin.slot
+        try:
+            resume = self.flash.begin(slot, begin.size, begin.sha256.hex(), begin.name)
+        except FlashError as e:
+            code = (m.ErrorCode.SLOT_ACTIVE if "running" in str(e) else m.ErrorCode.BAD_ARGUMENT)
+            self._error(req, code, str(e))
+            return
+        self.transfer = (slot, begin.size)
+        self._reply(req, m.ModelBegun(slot, resume, DEFAULT_MAX_PAYLOAD - 8,
+                                      TRANSFER_WINDOW).encode())
+
+    def _model_chunk(self, req: Frame) -> None:
+        chunk = m.Chunk.decode(req.payload)
+        if self.transfer is None or chunk.index != self.transfer[0]:
+            self._error(req, m.ErrorCode.NO_TRANSFER, "no model transfer to this slot is open; "
+                        "send MODEL_BEGIN first")
+            return
+        written = self.flash.slot(chunk.index).written
+        if chunk.offset < written:  # a duplicate: already stored
+            self._reply(req, m.Offset(written).encode())
+            return
+        if chunk.offset > written:
+            self._error(req, m.ErrorCode.OUT_OF_ORDER, f"expected offset {written}",
+                        detail=written)
+            return
+        data = chunk.data
+        if self.power_cut_budget is not None:
+            if len(data) >= self.power_cut_budget:
+                self.flash.write(chunk.index, chunk.offset, data[: self.power_cut_budget])
+                raise PowerCut(f"power cut after {self.faults.power_cut_after} update bytes")
+            self.power_cut_budget -= len(data)
+        try:
+            written = self.flash.write(chunk.index, chunk.offset, data)
+        except FlashError as e:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
+            return
+        self._reply(req, m.Offset(written).encode())
+
+    def _model_end(self, req: Frame) -> None:
+        if self.transfer is None:
+            self._error(req, m.ErrorCode.NO_TRANSFER, "no model transfer is open")
+            return
+        slot, size = self.transfer
+        s = self.flash.slot(slot)
+        if s.written != size:
+            self._error(req, m.ErrorCode.VERIFY_FAILED,
+                        f"received {s.written} of {size} bytes; resume the upload", detail=s.written)
+            return
+        image = self.flash.read(slot)
+        digest = hashlib.sha256(image).hexdigest()
+        self.transfer = None
+        if digest != s.sha256:
+            self.flash.set_state(slot, m.SlotState.INVALID)
+            self._error(req, m.ErrorCode.VERIFY_FAILED,
+                        "the image's SHA-256 does not match the one announced; upload it again")
+            return
+        problem = self._check_model(image)
+        if problem is not None:
+            self.flash.set_state(slot, m.SlotState.INVALID)
+            self._error(req, *problem)
+            return
+        arena = self._probe_arena
+        self.flash.set_state(slot, m.SlotState.VERIFIED, arena)
+        self._reply(req, m.ModelVerified(slot, bytes.fromhex(digest), arena).encode())
+
+    def _check_model(self, image: bytes) -> tuple[m.ErrorCode, str] | None:
+        """None if the model can run here, else the error code and message."""
+        try:
+            inspect_model(image)
+        except ModelError as e:
+            return m.ErrorCode.MODEL_INVALID, str(e)
+        limit = self.board.model_slots.arena_bytes
+        result = probe(image, arena_limit=limit)
+        if result.ok:
+            self._probe_arena = int(result.arena_bytes or 0)
+            return None
+        if result.unsupported_ops:
+            return (m.ErrorCode.UNSUPPORTED_OP,
+                    f"TFLite Micro on this firmware lacks: {', '.join(result.unsupported_ops)}")
+        if result.crashed or (result.error and "arena" in result.error.lower()) or (
+                result.error and "allocate" in result.error.lower()):
+            return (m.ErrorCode.ARENA_TOO_SMALL,
+                    f"the model does not run in the {limit:,}-byte tensor arena of "
+                    f"{self.board.name}: {result.error or 'the interpreter ran out of memory'}")
+        return m.ErrorCode.MODEL_INVALID, f"the model does not run: {result.error}"
+
+    def _model_commit(self, req: Frame) -> None:
+        slot = m.SlotRef.decode(req.payload).slot
+        try:
+            self.flash.commit(slot)
+        except FlashError as e:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
+            return
+        self._load_active()
+        self._reply(req, m.SlotRef(slot).encode())
+
+    def _model_rollback(self, req: Frame) -> None:
+        try:
+            slot = self.flash.rollback()
+        except FlashError as e:
+            self._error(req, m.ErrorCode.NO_FALLBACK, str(e))
+            return
+        self._load_active()
+        self._reply(req, m.SlotRef(slot).encode())
+
+    def _slot_status(self, req: Frame) -> None:
+        rows = []
+        for i, s in enumerate(self.flash.table.slots):
+            rows.append(m.SlotInfo(i, s.state_enum, s.size, s.written,
+                                   bytes.fromhex(s.sha256) if s.sha256 else bytes(32),
+                                   s.arena_bytes, s.name))
+        active = self.flash.table.active
+        self._reply(req, m.SlotTable(m.NO_SLOT if active is None else active, tuple(rows)).encode())
+
+    # misc ---------------------------------------------------------------------
+    def _ping(self, req: Frame) -> None:
+        self._reply(req, req.payload)
+
+    def _reset(self, req: Frame) -> None:
+        self._reply(req)
+        self._boot()
+
+    def _set_mode(self, req: Frame) -> None:
+        mode = m.SetMode.decode(req.payload)
+        if mode.mode == m.Mode.LINE:
+            if mode.sensor >= len(self.sensor_descs):
+                self._error(req, m.ErrorCode.NOT_FOUND, f"no sensor {mode.sensor}")
+                return
+            self._reply(req)
+            self._enter_line_mode(mode.sensor, mode.rate_hz)
+        else:
+            self._reply(req)
+
+    def _enter_line_mode(self, index: int, rate_hz: float) -> None:
+        self.streams.clear()
+        self.mode = m.Mode.LINE
+        self.line = self._make_stream(index, rate_hz, 1)
+        desc = self.line.desc
+        header = ",".join(f"{desc.id}_{c}" for c in desc.channels)
+        self._send_bytes(header.encode() + b"\r\n")
+
+    def _telemetry_config(self, req: Frame) -> None:
+        cfg = m.TelemetryConfig.decode(req.payload)
+        self.telemetry_period = cfg.period_ms / 1000.0
+        self.next_telemetry = self.clock()
+        self._reply(req)
+
+    def _sim_scenario(self, req: Frame) -> None:
+        name = m.Text.decode(req.payload).text
+        if name:
+            if name not in SCENARIOS and not self.replay:
+                self._error(req, m.ErrorCode.BAD_ARGUMENT, f"unknown scenario {name!r}; choose "
+                            "from " + ", ".join(SCENARIOS))
+                return
+            try:
+                for s in self.streams.values():
+                    s.source.set_scenario(name)
+                if self.line:
+                    self.line.source.set_scenario(name)
+            except ValueError as e:
+                self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
+                return
+            self.scenario = name
+        self._reply(req, m.Scenario(self.scenario, tuple(SCENARIOS)).encode())
+
+    def _sim_faults(self, req: Frame) -> None:
+        faults = m.Faults.decode(req.payload)
+        if faults.disconnect:
+            raise Disconnect("disconnect requested")
+        self.faults = faults
+        self.power_cut_budget = faults.power_cut_after or None
+        self._reply(req)
+
+    _HANDLERS = {
+        m.Msg.HELLO: _hello, m.Msg.SENSORS: _sensors, m.Msg.STREAM_START: _stream_start,
+        m.Msg.STREAM_STOP: _stream_stop, m.Msg.INFER: _infer, m.Msg.SET_INPUT: _set_input,
+        m.Msg.GET_OUTPUT: _get_output, m.Msg.MODEL_BEGIN: _model_begin,
+        m.Msg.MODEL_CHUNK: _model_chunk, m.Msg.MODEL_END: _model_end,
+        m.Msg.MODEL_COMMIT: _model_commit, m.Msg.MODEL_ROLLBACK: _model_rollback,
+        m.Msg.SLOT_STATUS: _slot_status, m.Msg.PING: _ping, m.Msg.RESET: _reset,
+        m.Msg.SET_MODE: _set_mode, m.Msg.TELEMETRY_CONFIG: _telemetry_config,
+        m.Msg.SIM_SCENARIO: _sim_scenario, m.Msg.SIM_FAULTS: _sim_faults,
+    }
+
+    # ------------------------------------------------------------------ time
+    def tick(self) -> float:
+        """Produce whatever is due now. Returns seconds until something is next due."""
+        now = self.clock()
+        wait = 0.05
+        if self.mode == m.Mode.LINE and self.line is not None:
+            return self._tick_line(now)
+        for index, s in list(self.streams.items()):
+            due = int((now - s.started) * s.rate_hz) - s.produced - s.dropped
+            while due >= s.per_frame:
+                self._emit_block(index, s)
+                due -= s.per_frame
+            wait = min(wait, (s.per_frame - due) / s.rate_hz)
+        if self.telemetry_period and now >= self.next_telemetry:
+            self._event(m.Msg.TELEMETRY, self._telemetry().encode())
+            self.next_telemetry = now + self.telemetry_period
+        if self.telemetry_period:
+            wait = min(wait, max(0.0, self.next_telemetry - now))
+        return max(wait, 0.0)
+
+    def _emit_block(self, index: int, s: _Stream) -> None:
+        first = s.produced + s.dropped
+        raw = s.source.read(s.per_frame)
+        if self._tx_backlog() > TX_BUFFER_BYTES:
+            s.dropped += s.per_frame  # the UART cannot keep up: drop at the source
+            return
+        t_us = int((s.started - self.booted + first / s.rate_hz) * 1e6)
+        payload = m.Samples(index, first, t_us, s.per_frame, len(s.desc.channels), s.desc.dtype,
+                            np.ascontiguousarray(raw).astype(raw.dtype.newbyteorder("<")).tobytes()
+                            ).encode()
+        s.produced += s.per_frame
+        self._event(m.Msg.SAMPLES, payload)
+
+    def _tick_line(self, now: float) -> float:
+        s = self.line
+        due = int((now - s.started) * s.rate_hz) - s.produced - s.dropped
+        if due > 0:
+            raw = s.source.read(due)
+            if self._tx_backlog() > TX_BUFFER_BYTES:
+                s.dropped += due
+            else:
+                values = raw.astype(np.float64) * s.desc.scale
+                text = "".join(",".join(f"{v:.{LINE_MODE_DECIMALS}f}" for v in row) + "\r\n"
+                               for row in values)
+                self._send_bytes(text.encode())
+                s.produced += due
+        return max(0.0, (1 - (due if due < 0 else 0)) / s.rate_hz)
+
+    def _telemetry(self) -> m.Telemetry:
+        slots = self.board.model_slots
+        used = self.runner.arena_bytes_used if self.runner else 0
+        free = max(0, self.board.ram_bytes - slots.firmware_ram_bytes - (used or 0))
+        temp = 2500 + int(random.Random(self.uptime_ms() // 1000).uniform(-50, 150))
+        dropped = sum(s.dropped for s in self.streams.values())
+        return m.Telemetry(self.uptime_ms(), free, min(1000, 50 + 200 * len(self.streams)), temp,
+                           self.inferences, self.last_latency, self.parser.stats.bad_frames,
+                           dropped)
+
+
+def default_flash_path(board_id: str) -> str:
+    base = os.environ.get("WORKBENCH_SIM_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "workbench", "sim")
+    return os.path.join(base, f"{board_id}.flash")

@@ -1,0 +1,222 @@
+"""The virtual board's process: a pseudo-terminal or TCP port, paced like a UART.
+
+``python -m workbench.sim --board nano33ble --pty`` opens a pseudo-terminal
+and prints ``PTY /dev/pts/N`` on stdout (one line, flushed) once it is ready;
+``--tcp PORT`` listens on 127.0.0.1 and prints ``TCP host:port``. Any program
+can then open that path with pyserial, or ``socket://host:port``.
+
+One thread runs everything: it reads what the host sent, at most at the
+line rate (baud/10 bytes per second, as a UART would deliver it), hands it to
+the :class:`~workbench.sim.firmware.VirtualFirmware`, and writes the
+firmware's output at the same line rate. Injected faults drop or flip bytes
+in both directions.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import select
+import signal
+import socket
+import sys
+import time
+import tty
+from dataclasses import dataclass
+
+from ..boards import get_board
+from ..link import messages as m
+from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
+from .flash import Flash
+
+PACING_BURST_SECONDS = 0.002
+"""Bytes may run this far ahead of the line rate (a UART's FIFO)."""
+PTY_HANGUP_POLL = 0.05
+
+
+class ByteFaults:
+    """Drop or flip bytes at given rates (per byte), reproducibly from a seed."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed ^ 0x5EED)
+        self.drop_rate = 0.0
+        self.flip_rate = 0.0
+        self.dropped = 0
+        self.flipped = 0
+
+    def apply(self, data: bytes) -> bytes:
+        if not (self.drop_rate or self.flip_rate) or not data:
+            return data
+        out = bytearray()
+        rng = self.rng
+        for b in data:
+            if self.drop_rate and rng.random() < self.drop_rate:
+                self.dropped += 1
+                continue
+            if self.flip_rate and rng.random() < self.flip_rate:
+                b ^= 1 << rng.randrange(8)
+                self.flipped += 1
+            out.append(b)
+        return bytes(out)
+
+
+class Pacer:
+    """A token bucket at ``rate`` bytes/s with a small burst allowance."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(16.0, rate * PACING_BURST_SECONDS)
+        self.tokens = self.burst
+        self.t = time.monotonic()
+
+    def allowance(self) -> int:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        return int(self.tokens)
+
+    def spend(self, n: int) -> None:
+        self.tokens -= n
+
+    def wait_for(self, n: int) -> float:
+        """Seconds until ``n`` bytes may go."""
+        return max(0.0, (min(n, self.burst) - self.tokens) / self.rate)
+
+
+@dataclass
+class SimOptions:
+    board: str = "nano33ble"
+    baud: int = 115200
+    flash: str | None = None
+    mode: str = "framed"
+    sensor: str | None = None
+    scenario: str = "idle"
+    replay: str | None = None
+    seed: int = 0
+    drop_rate: float = 0.0
+    flip_rate: float = 0.0
+
+
+class SimServer:
+    """Runs one virtual board on a file descriptor (pty master or TCP socket)."""
+
+    def __init__(self, opts: SimOptions) -> None:
+        self.opts = opts
+        self.board = get_board(opts.board)
+        slots = self.board.model_slots
+        self.flash = Flash(opts.flash or default_flash_path(self.board.id), slots.count,
+                           slots.slot_bytes)
+        self.out = bytearray()
+        self.rx_pacer = Pacer(opts.baud / 10.0)
+        self.tx_pacer = Pacer(opts.baud / 10.0)
+        self.faults = ByteFaults(opts.seed)
+        self.faults.drop_rate, self.faults.flip_rate = opts.drop_rate, opts.flip_rate
+        self.fw = VirtualFirmware(self.board, self.flash, self.out.extend,
+                                  tx_backlog=lambda: len(self.out), scenario=opts.scenario,
+                                  seed=opts.seed, replay=opts.replay, mode=opts.mode,
+                                  line_sensor=opts.sensor)
+
+    def _sync_faults(self) -> None:
+        f = self.fw.faults
+        if f != m.Faults():
+            self.faults.drop_rate, self.faults.flip_rate = f.drop_rate, f.flip_rate
+
+    def serve_fd(self, fd: int, *, is_pty: bool) -> str:
+        """Serve until the peer goes away (TCP) or forever (pty). Returns why it stopped."""
+        os.set_blocking(fd, False)
+        while True:
+            wait = self.fw.tick()
+            if self.out:
+                wait = min(wait, self.tx_pacer.wait_for(len(self.out)))
+            wait = min(wait, self.rx_pacer.wait_for(64))
+            want_write = bool(self.out) and self.tx_pacer.allowance() > 0
+            try:
+                r, w, _ = select.select([fd], [fd] if want_write else [], [], max(wait, 0.0005))
+            except InterruptedError:
+                continue
+            if r:
+                budget = self.rx_pacer.allowance()
+                if budget > 0:
+                    try:
+                        data = os.read(fd, budget)
+                    except OSError as e:
+                        if e.errno == errno.EIO and is_pty:  # nobody has the port open
+                            time.sleep(PTY_HANGUP_POLL)
+                            continue
+                        if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                            data = None
+                        else:
+                            return f"read failed: {e}"
+                    if data == b"":
+                        if is_pty:
+                            time.sleep(PTY_HANGUP_POLL)
+                            continue
+                        return "peer closed the connection"
+                    if data:
+                        self.rx_pacer.spend(len(data))
+                        try:
+                            self.fw.receive(self.faults.apply(data))
+                        except Disconnect:
+                            return "disconnect"
+                        self._sync_faults()
+                else:
+                    time.sleep(self.rx_pacer.wait_for(1))
+            if w and self.out:
+                n = min(len(self.out), self.tx_pacer.allowance())
+                if n > 0:
+                    chunk = bytes(self.out[:n])
+                    wire = self.faults.apply(chunk)
+                    try:
+                        sent = os.write(fd, wire) if wire else 0
+                    except BlockingIOError:
+                        sent = 0
+                    except OSError as e:
+                        if e.errno == errno.EIO and is_pty:
+                            # no reader: what a board prints to nobody is lost
+                            del self.out[:n]
+                            continue
+                        return f"write failed: {e}"
+                    # Without faults ``wire is chunk`` and a partial write keeps the
+                    # rest queued; with faults the damaged chunk has left the UART.
+                    done = sent if wire is chunk else n
+                    del self.out[:done]
+                    self.tx_pacer.spend(done)
+
+
+def _open_pty() -> tuple[int, int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo, no line discipline: a byte pipe like a UART
+    return master, slave, os.ttyname(slave)
+
+
+def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
+        announce=print) -> int:
+    """Run the virtual board until killed (pty) or forever accepting TCP clients."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server = SimServer(opts)
+    except (KeyError, ValueError) as e:
+        print(f"workbench sim: {e}", file=sys.stderr)
+        return 2
+    try:
+        if tcp_port is None:
+            master, slave, path = _open_pty()
+            announce(f"PTY {path}")
+            sys.stdout.flush()
+            why = server.serve_fd(master, is_pty=True)
+            return 0 if why == "disconnect" else 1
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("127.0.0.1", tcp_port))
+        lsock.listen(1)
+        host, port = lsock.getsockname()
+        announce(f"TCP {host}:{port}")
+        sys.stdout.flush()
+        while True:
+            conn, _ = lsock.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            server.serve_fd(conn.fileno(), is_pty=False)
+            conn.close()
+    except PowerCut:
+        os._exit(3)  # like pulling the plug: no clean-up, no flush of anything
