@@ -297,6 +297,10 @@ class Device:
     def _lose(self, why: str) -> None:
         if self.lost:
             return
+        time.sleep(0.05)  # let a stopping virtual board finish dying
+        reason = getattr(self.port, "exit_reason", None)
+        if reason:
+            why = f"the virtual board stopped ({reason})"
         self.lost = why
         with self._pending_lock:
             pending = list(self._pending.values())

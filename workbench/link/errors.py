@@ -61,12 +61,13 @@ NoFallback = _error_class("NoFallback", ErrorCode.NO_FALLBACK, "There is no prev
 SlotActive = _error_class("SlotActive", ErrorCode.SLOT_ACTIVE, "The running model's slot cannot be overwritten.")
 InferFailed = _error_class("InferFailed", ErrorCode.INFER_FAILED, "The interpreter failed to run the model.")
 NotSupported = _error_class("NotSupported", ErrorCode.NOT_SUPPORTED, "The device lacks this capability.")
+Internal = _error_class("Internal", ErrorCode.INTERNAL, "The firmware hit a fault of its own (a bug).")
 NoTransfer = _error_class("NoTransfer", ErrorCode.NO_TRANSFER, "A model chunk or end arrived with no transfer begun.")
 
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
-    SlotActive, InferFailed, NotSupported, NoTransfer)}
+    SlotActive, InferFailed, NotSupported, NoTransfer, Internal)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

@@ -79,6 +79,7 @@ class ErrorCode(IntEnum):
     INFER_FAILED = 15
     NOT_SUPPORTED = 16
     NO_TRANSFER = 17
+    INTERNAL = 18
 
 
 class Capability(IntFlag):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sys
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -152,6 +154,12 @@ class VirtualFirmware:
             handler(self, req)
         except m.MalformedPayload as e:
             self._error(req, m.ErrorCode.MALFORMED, str(e))
+        except (PowerCut, Disconnect):
+            raise
+        except Exception as e:  # noqa: BLE001 - a firmware bug must not take the board down
+            traceback.print_exc(file=sys.stderr)
+            self._error(req, m.ErrorCode.INTERNAL, f"firmware fault in {m.Msg(req.type).name}: "
+                        f"{type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------ handlers
     def _hello(self, req: Frame) -> None:
@@ -279,8 +287,7 @@ class VirtualFirmware:
         self.outputs = outputs
         tensors = []
         for arr, spec in zip(outputs, self.runner.output_details):
-            q = spec.quantization
-            scale, zp = (q if q else (0.0, 0))
+            scale, zp = spec.scale or 0.0, spec.zero_point or 0
             tensors.append(m.Tensor(m.DType.from_name(np.dtype(arr.dtype).name), tuple(arr.shape),
                                     arr.astype(arr.dtype.newbyteorder("<")).tobytes(),
                                     float(scale), int(zp)))

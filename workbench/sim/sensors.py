@@ -222,7 +222,7 @@ class NoiseStream:
         blk = self._cache.get(b)
         if blk is None:
             rng = np.random.default_rng([*self._key, 0x401E, b])
-            blk = rng.standard_normal((self.BLOCK, self._ncols))
+            blk = rng.standard_normal((self.BLOCK, self._ncols), dtype=np.float32)
             if len(self._cache) >= 4:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[b] = blk
@@ -261,6 +261,9 @@ def _to_body(v_world: np.ndarray, posture_rad: np.ndarray, ang: np.ndarray) -> n
     v = _rotate(_rotate(_rotate(v, 2, np.array(y)), 1, np.array(p)), 0, np.array(r))
     v = np.repeat(v, n, axis=0)
     return _rotate(_rotate(_rotate(v, 0, ang[:, 0]), 1, ang[:, 1]), 2, ang[:, 2])
+
+
+_TREMOR_MIX = [4, 8, 0, 7, 2, 3, 1, 5, 6]
 
 
 class _Segment:
@@ -368,19 +371,17 @@ class _Segment:
         tt = t - self.t0
         if s.wander_deg:
             a = math.radians(s.wander_deg) / math.sqrt(3.0)
-            for c in range(3):
-                w = TWO_PI * self.wander_f[c]
-                ph = np.outer(tt, w) + self.wander_p[c]
-                ang[:, c] += a * np.sin(ph).sum(axis=1)
-                rate[:, c] += a * (np.cos(ph) * w).sum(axis=1)
+            w = TWO_PI * self.wander_f.ravel()
+            ph = np.outer(tt, w) + self.wander_p.ravel()
+            ang += a * np.sin(ph).reshape(n, 3, 3).sum(axis=2)
+            rate += a * (np.cos(ph) * w).reshape(n, 3, 3).sum(axis=2)
         if s.tremor_g:
-            for c in range(3):
-                f = self.tremor_f[c]
-                ph = np.outer(tt, TWO_PI * f) + self.tremor_p[c]
-                sn = np.sin(ph)
-                lin[:, c] += s.tremor_g / math.sqrt(3.0) * sn.sum(axis=1)
-                # about 1.5 dps of rotational tremor per 0.01 g
-                rate[:, c] += math.radians(150.0 * s.tremor_g) / math.sqrt(3.0) * np.cos(ph).sum(axis=1)
+            ph = np.outer(tt, TWO_PI * self.tremor_f.ravel()) + self.tremor_p.ravel()
+            sn = np.sin(ph)
+            a = s.tremor_g / math.sqrt(3.0)
+            lin += a * sn.reshape(n, 3, 3).sum(axis=2)
+            # rotational tremor, about 1.5 dps per 0.01 g, from the same oscillations
+            rate += math.radians(150.0) * a * sn[:, _TREMOR_MIX].reshape(n, 3, 3).sum(axis=2)
         return ang, rate, acc, lin, vert
 
 
@@ -454,18 +455,25 @@ def _audio(seg: _Segment, t: np.ndarray, rate: float, ev: np.ndarray) -> np.ndar
     return out
 
 
-_HARMONICS = 16
+_HARMONICS = 30
+_TABLE = 512        # samples per glottal period in the per-syllable wavetable
 
 
 def _voice(seg, t, k, frac, tau, rate, ev):
-    """Voiced syllables: a glottal harmonic series shaped by two formants, with pauses."""
+    """Voiced syllables: a harmonic series shaped by two formants (a vowel), one pitch and
+    vowel per syllable, gliding pitch, unvoiced onsets and pauses. One period of each
+    syllable's waveform goes into a wavetable, read at the gliding pitch (linear interpolation),
+    so the cost per sample does not depend on the number of harmonics."""
     r = seg.rnd
     out = np.zeros_like(t)
-    voiced_part = 0.55 + 0.25 * r[k, 1]
-    u = frac / voiced_part
-    on = (u < 1.0) & (r[k, 0] > 0.2)              # about one syllable in five is a pause
-    cons = (tau < 0.05) & (r[k, 2] > 0.5) & (r[k, 0] > 0.2)   # unvoiced consonant onset
-    out[cons] += 0.03 * seg.amp[k[cons]] * ev[cons] * np.exp(-tau[cons] / 0.02)
+    rk = r[k]
+    amp = seg.amp[k]
+    u = frac / (0.55 + 0.25 * rk[:, 1])               # voiced for 55-80 % of the syllable
+    speak = rk[:, 0] > 0.2                            # about one syllable in five is a pause
+    cons = speak & (tau < 0.05) & (rk[:, 2] > 0.5)    # unvoiced consonant onset
+    if cons.any():
+        out[cons] += 0.03 * amp[cons] * ev[cons] * np.exp(-tau[cons] / 0.02)
+    on = speak & (u < 1.0)
     if not on.any():
         return out
     ks, inv = np.unique(k[on], return_inverse=True)
@@ -475,21 +483,20 @@ def _voice(seg, t, k, frac, tau, rate, ev):
     F1, F2 = 300.0 + 500.0 * r[ks, 4], 900.0 + 1400.0 * r[ks, 5]
     w = (1.0 / (1.0 + ((hf - F1[:, None]) / 90.0) ** 2)
          + 0.6 / (1.0 + ((hf - F2[:, None]) / 120.0) ** 2) + 0.05) / h ** 0.5
-    w[hf > 0.45 * rate] = 0.0
+    w[hf > 0.45 * rate] = 0.0                         # nothing above Nyquist
     w /= np.maximum(w.sum(axis=1, keepdims=True), 1e-9)
-    W = w[inv]                                           # (m, H)
-    tv = tau[on]
-    f0s = f0[inv]
-    glide = f0s * (r[k[on], 2] - 0.5) * 0.8              # Hz per second
-    x = TWO_PI * (f0s * tv + 0.5 * glide * tv * tv)
-    c2 = 2.0 * np.cos(x)
-    s_prev, s_cur = np.zeros_like(x), np.sin(x)
-    acc = W[:, 0] * s_cur
-    for i in range(1, _HARMONICS):                       # sin((h+1)x) by recurrence
-        s_prev, s_cur = s_cur, c2 * s_cur - s_prev
-        acc += W[:, i] * s_cur
-    env = np.sin(math.pi * u[on]) ** 2
-    out[on] += 0.25 * seg.amp[k[on]] * env * acc
+    x = TWO_PI * np.arange(_TABLE) / _TABLE
+    tables = w @ np.sin(np.outer(h, x))              # (syllables, _TABLE)
+    tables = np.concatenate([tables, tables[:, :1]], axis=1).ravel()
+    tv, f0s = tau[on], f0[inv]
+    glide = f0s * (rk[on, 2] - 0.5) * 0.8            # Hz per second
+    cyc = f0s * tv + 0.5 * glide * tv * tv            # glottal cycles since syllable onset
+    pos = (cyc - np.floor(cyc)) * _TABLE
+    i = pos.astype(np.int64)
+    fr = pos - i
+    i += inv * (_TABLE + 1)
+    wave = tables[i] * (1.0 - fr) + tables[i + 1] * fr
+    out[on] += 0.25 * amp[on] * np.sin(math.pi * u[on]) ** 2 * wave
     return out
 
 

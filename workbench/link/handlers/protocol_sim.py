@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
 import serial
@@ -65,8 +66,11 @@ class Serial(serial.Serial):
             self._stop_sim()
             raise serial.SerialException(
                 f"{url}: the virtual board did not start: {err.strip() or line or 'no output'}")
-        # Drain the child's stderr in the background so it can never block on it.
-        threading.Thread(target=self._sim.stderr.read, daemon=True).start()
+        # Drain the child's stderr in the background so it can never block on it,
+        # keeping the last lines to explain a board that stopped.
+        self._stderr_tail: deque[str] = deque(maxlen=20)
+        threading.Thread(target=self._drain_stderr, args=(self._sim, self._stderr_tail),
+                         daemon=True).start()
         self.sim_url = url
         self.port = line.split(" ", 1)[1].strip()  # sets portstr and name too
         try:
@@ -81,6 +85,22 @@ class Serial(serial.Serial):
         t.start()
         t.join(SIM_START_TIMEOUT)
         return out[0].strip() if out else ""
+
+    @staticmethod
+    def _drain_stderr(proc: subprocess.Popen, tail: deque) -> None:
+        for line in proc.stderr:
+            tail.append(line.rstrip())
+
+    @property
+    def exit_reason(self) -> str | None:
+        """Why the virtual board stopped (exit status, last stderr line), or None."""
+        proc = self._sim
+        if proc is None or proc.poll() is None:
+            return None
+        code = proc.returncode
+        why = {3: "injected power cut"}.get(code, f"exit status {code}")
+        tail = [t for t in getattr(self, "_stderr_tail", ()) if t.strip()]
+        return why + (f": {tail[-1]}" if tail else "")
 
     @property
     def sim_process(self) -> subprocess.Popen | None:
