@@ -16,11 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    import workbench  # noqa: F401
-except ImportError:  # running from a checkout without an install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import flatbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
