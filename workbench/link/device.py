@@ -426,7 +426,13 @@ class Device:
 
     # ----------------------------------------------------------------- handshake
     def hello(self) -> m.Info:
-        """HELLO handshake: learn who the board is. Sets ``info``, ``sensors``, ``mode``."""
+        """HELLO handshake: learn who the board is. Sets ``info``, ``sensors``, ``mode``.
+
+        Also brings a workbench firmware in line mode back to framed mode.
+        """
+        if self.mode == "line":
+            self.mode = "unknown"
+            self._parser.reset()
         frame = self.request(m.Msg.HELLO, m.Hello(m.PROTOCOL_VERSION, DEFAULT_MAX_PAYLOAD).encode(),
                              timeout=self.timeouts.hello, retries=self.timeouts.hello_attempts - 1)
         info = m.Info.decode(frame.payload)
@@ -706,6 +712,21 @@ class Device:
             self._send(Frame(m.Msg.SIM_FAULTS, 0, 0, faults.encode()))
             return
         self.request(m.Msg.SIM_FAULTS, faults.encode())
+
+    def enter_line_mode(self, sensor: str | int = 0, rate_hz: float = 0.0) -> None:
+        """Ask the workbench firmware to print one sensor as CSV lines (like a sketch).
+
+        Any existing tool that reads serial text (a serial plotter, Edge Impulse's
+        data forwarder) can then read the board. :meth:`hello` switches it back.
+        """
+        self._require_framed("line mode")
+        desc = self.sensor(sensor)
+        self._lines = LineParser()
+        self._line_rate = RateEstimator()
+        self.mode = "unknown"  # the reader now feeds both parsers: the reply, then text
+        self.request(m.Msg.SET_MODE, m.SetMode(m.Mode.LINE, desc.index, rate_hz).encode())
+        if not self.detect_line_mode(self.timeouts.line_detect):
+            raise LinkError(f"{self.url} accepted line mode but printed no samples")
 
     def detect_line_mode(self, timeout: float) -> bool:
         """Listen for sample lines for up to ``timeout`` s; switch to line mode if seen."""

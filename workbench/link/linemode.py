@@ -2,7 +2,8 @@
 
 A line of numbers separated by commas, tabs, semicolons or spaces is a sample.
 A line of non-numeric fields directly before the first sample (``Red,Green,Blue``)
-names the channels. Blank lines are skipped; any other text (``Failed to
+names the channels. Blank lines are skipped, a NUL byte ends a line (it ends a binary frame that
+came before the text); any other text (``Failed to
 initialize IMU!``) is kept as a text line, never mistaken for data.
 
 :class:`LineParser` is fed bytes in any chunking with their arrival time and
@@ -72,7 +73,8 @@ class LineParser:
 
     def feed(self, data: bytes, t: float) -> list[LineEvent]:
         events: list[LineEvent] = []
-        self._buf += data
+        # A NUL never occurs in text: it ends a binary frame that preceded the text.
+        self._buf += data.replace(b"\x00", b"\n")
         while True:
             nl = self._buf.find(b"\n")
             if nl == -1:

@@ -48,4 +48,4 @@ def _explain(url: str, e: serial.SerialException) -> str:
     if code == errno.EBUSY or "busy" in str(e).lower() or "lock" in str(e).lower():
         return (f"{url}: the port is in use by another program (a serial monitor, another "
                 "notebook?). Close it and try again.")
-    return f"{url}: {e}"
+    return str(e) if str(e).startswith(url) else f"{url}: {e}"

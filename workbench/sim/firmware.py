@@ -100,7 +100,9 @@ class VirtualFirmware:
         self._load_active()
         self.mode = m.Mode.FRAMED
         self.line: _Stream | None = None
-        if mode == "line":
+        self.plain_sketch = mode == "line"
+        """Started as a plain sketch: prints CSV and ignores everything it is sent."""
+        if self.plain_sketch:
             self._enter_line_mode(self._sensor_index(line_sensor), 0.0)
 
     def _load_active(self) -> None:
@@ -137,9 +139,11 @@ class VirtualFirmware:
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> None:
         """Bytes from the host. May raise :class:`PowerCut` or :class:`Disconnect`."""
+        if self.plain_sketch:
+            return  # a hobbyist sketch never reads its serial port
         for frame in self.parser.feed(data):
             if self.mode == m.Mode.LINE and frame.type != m.Msg.HELLO:
-                continue  # a line-mode sketch only wakes up for HELLO
+                continue  # the firmware's line mode only wakes up for HELLO
             self._dispatch(frame)
 
     def _dispatch(self, req: Frame) -> None:

@@ -302,14 +302,19 @@ def _rotate(v: np.ndarray, axis: int, ang: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_body(v_world: np.ndarray, posture_rad: np.ndarray, ang: np.ndarray) -> np.ndarray:
+def _to_body(v_world, posture_deg: Vec3, ang: np.ndarray, still: bool = False) -> np.ndarray:
     """World vector(s) in the board frame: posture R_b = Rz(yaw) Ry(pitch) Rx(roll), then the
-    motion R_d = Rx(a) Ry(b) Rz(c) about body axes; returns (R_b R_d)^T v."""
+    motion R_d = Rx(a) Ry(b) Rz(c) about body axes; returns (R_b R_d)^T v.
+    ``still``: the motion angles are all zero."""
     n = ang.shape[0]
-    v = np.broadcast_to(np.asarray(v_world, dtype=float), (1, 3)).copy()
-    r, p, y = posture_rad
-    v = _rotate(_rotate(_rotate(v, 2, np.array(y)), 1, np.array(p)), 0, np.array(r))
+    v = np.asarray(v_world, dtype=float).reshape(1, 3)
+    r, p, y = np.radians(posture_deg)
+    for axis, a in ((2, y), (1, p), (0, r)):
+        if a:
+            v = _rotate(v, axis, np.array(a))
     v = np.repeat(v, n, axis=0)
+    if still:
+        return v
     return _rotate(_rotate(_rotate(v, 0, ang[:, 0]), 1, ang[:, 1]), 2, ang[:, 2])
 
 
@@ -323,6 +328,9 @@ class _Segment:
 
     def __init__(self, scen: Scenario, start: int, rate: float, seed: int, number: int):
         self.scen, self.start = scen, start
+        self.still = not (any(scen.swing_deg) or scen.twists or scen.wander_deg)  # no rotation
+        self.moves = bool(any(scen.swing_deg) or any(scen.move_g) or scen.bounce_g
+                          or scen.impacts or scen.twists)
         self.t0 = start / rate
         self._key = (_seed_words(seed), int(number))
         rng = np.random.default_rng([*self._key, 0x5E6])
@@ -395,7 +403,7 @@ class _Segment:
         s, n = self.scen, t.size
         ang, rate, acc = np.zeros((n, 3)), np.zeros((n, 3)), np.zeros((n, 3))
         lin, vert = np.zeros((n, 3)), np.zeros(n)
-        if s.cycle_hz > 0:
+        if s.cycle_hz > 0 and self.moves:
             k, frac = self.cycles(t)
             A = self.amp[k] * (1.0 - frac) + self.amp[k + 1] * frac
             G = (self.gain[:, k] * (1.0 - frac) + self.gain[:, k + 1] * frac).T
@@ -458,7 +466,7 @@ _UP = np.array([0.0, 0.0, 1.0])
 def _accel(seg: _Segment, t: np.ndarray) -> np.ndarray:
     s = seg.scen
     ang, rate, acc, lin, vert = seg.kinematics(t)
-    up = _to_body(_UP, np.radians(s.posture_deg), ang)
+    up = _to_body(_UP, s.posture_deg, ang, seg.still)
     f = up * (1.0 + vert)[:, None] + lin
     if s.lever_m:
         L = s.lever_m / STANDARD_GRAVITY
@@ -477,13 +485,13 @@ def _mag(seg: _Segment, t: np.ndarray, heading: float) -> np.ndarray:
     ang = seg.kinematics(t)[0]
     ch, sh = math.cos(heading), math.sin(heading)
     bx, _, bz = _EARTH_FIELD_UT
-    return _to_body(np.array([bx * ch, bx * sh, bz]), np.radians(seg.scen.posture_deg), ang)
+    return _to_body(np.array([bx * ch, bx * sh, bz]), seg.scen.posture_deg, ang, seg.still)
 
 
 def _light(seg: _Segment, t: np.ndarray) -> np.ndarray:
     """Relative illumination: brightest facing up, dimmer when turned away."""
     ang = seg.kinematics(t)[0]
-    up = _to_body(_UP, np.radians(seg.scen.posture_deg), ang)
+    up = _to_body(_UP, seg.scen.posture_deg, ang, seg.still)
     return 0.3 + 0.7 * np.clip(up[:, 2], 0.0, 1.0)
 
 

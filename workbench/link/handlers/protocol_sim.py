@@ -62,7 +62,11 @@ class Serial(serial.Serial):
                                      start_new_session=True)
         line = self._await_announce()
         if not line.startswith("PTY "):
-            err = self._sim.stderr.read() if self._sim.poll() is not None else ""
+            try:
+                self._sim.wait(5)
+                err = self._sim.stderr.read()
+            except subprocess.TimeoutExpired:
+                err = ""
             self._stop_sim()
             raise serial.SerialException(
                 f"{url}: the virtual board did not start: {err.strip() or line or 'no output'}")

@@ -1,0 +1,150 @@
+"""Transports by URL: raw pyserial on a pty, TCP, loop://, errors; the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import serial
+
+from conftest import start_sim
+from workbench.link import OpenError, open_device, open_port
+from workbench.link import messages as m
+from workbench.link.framing import FLAG_RETRY, Frame, FrameParser, encode_frame
+
+
+def read_frames(port, want: int, timeout: float = 3.0) -> list[Frame]:
+    parser, frames = FrameParser(), []
+    port.timeout = timeout
+    while len(frames) < want:
+        data = port.read(1)
+        if not data:
+            break
+        frames += parser.feed(data + port.read(port.in_waiting))
+    return frames
+
+
+@pytest.fixture
+def pty_sim(tmp_path):
+    proc, line = start_sim("--board", "nano33ble", "--pty", "--flash", str(tmp_path / "f.flash"))
+    assert line.startswith("PTY /dev/")
+    yield line.split(" ", 1)[1]
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_plain_pyserial_speaks_to_the_virtual_board(pty_sim):
+    with serial.Serial(pty_sim, 115200, timeout=2) as port:
+        port.write(encode_frame(Frame(m.Msg.HELLO, 0, 1, m.Hello().encode())))
+        (reply,) = read_frames(port, 1)
+    assert reply.type == m.Msg.HELLO | 0x80 and reply.req_id == 1
+    info = m.Info.decode(reply.payload)
+    assert info.board_id == "nano33ble" and info.proto_version == m.PROTOCOL_VERSION
+
+
+def test_a_retried_request_is_answered_from_the_cache(pty_sim):
+    """Same req_id with FLAG_RETRY: the very same reply (same seq) comes back."""
+    with serial.Serial(pty_sim, 115200, timeout=2) as port:
+        port.write(encode_frame(Frame(m.Msg.PING, 0, 7, b"abc")))
+        port.write(encode_frame(Frame(m.Msg.PING, 1, 7, b"abc", FLAG_RETRY)))
+        port.write(encode_frame(Frame(m.Msg.PING, 2, 8, b"abc")))
+        a, b, c = read_frames(port, 3)
+    assert a == b  # a duplicate: identical frame, identical sequence number
+    assert c.seq == a.seq + 1 and c.req_id == 8
+
+
+def test_unknown_request_type_gets_a_typed_error(pty_sim):
+    with serial.Serial(pty_sim, 115200, timeout=2) as port:
+        port.write(encode_frame(Frame(0x3E, 0, 9, b"")))
+        (reply,) = read_frames(port, 1)
+    assert reply.type == m.Msg.ERROR and reply.req_id == 9
+    assert m.Error.decode(reply.payload).code == m.ErrorCode.UNKNOWN_TYPE
+
+
+def test_virtual_board_over_tcp(tmp_path):
+    proc, line = start_sim("--board", "pico", "--tcp", "0", "--flash", str(tmp_path / "p.flash"))
+    try:
+        assert line.startswith("TCP 127.0.0.1:")
+        url = "socket://" + line.split(" ", 1)[1]
+        with open_device(url) as dev:
+            assert dev.info.board_id == "pico"
+        with open_device(url) as dev:  # the board accepts the next client
+            assert dev.ping(b"again") >= 0
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_loop_url_carries_frames():
+    port = open_port("loop://")
+    try:
+        frame = Frame(m.Msg.LOG, 3, 0, m.Log(1, "hi").encode())
+        port.write(encode_frame(frame))
+        assert read_frames(port, 1) == [frame]
+    finally:
+        port.close()
+
+
+@pytest.mark.parametrize("url,match", [
+    ("/dev/ttyNOPE0", "plugged in"), ("sim://", "name a board"),
+    ("sim://nano33ble?color=blue", "unknown option"), ("bogus://x", "Known schemes")])
+def test_bad_urls_say_what_to_do(url, match):
+    with pytest.raises(OpenError, match=match):
+        open_device(url)
+
+
+def test_unknown_board_suggests_the_right_one(sim_url):
+    with pytest.raises(OpenError, match="nano33ble"):
+        open_device("sim://nano33bl")
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_help_lists_the_commands():
+    out = run_cli("--help").stdout
+    for command in ("boards", "devices", "sim", "info", "stream", "upload", "lab"):
+        assert command in out
+
+
+def test_cli_devices_shows_a_running_virtual_board(pty_sim):
+    res = run_cli("devices", "--json")
+    assert res.returncode == 0, res.stderr
+    found = [d for d in json.loads(res.stdout) if d["url"] == pty_sim]
+    assert len(found) == 1 and found[0]["virtual"]
+    hello = found[0]["hello"]
+    assert hello["board_id"] == "nano33ble" and hello["mcu"] == "nRF52840"
+    assert {s["id"] for s in hello["sensors"]} >= {"accel", "gyro", "mic"}
+    text = run_cli("devices").stdout
+    assert "answered HELLO: Arduino Nano 33 BLE Sense" in text
+
+
+def test_cli_stream_writes_csv(sim_url):
+    res = run_cli("stream", sim_url("nano33ble"), "--sensor", "gyro", "--seconds", "1")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert lines[0] == "x,y,z" and len(lines) == 1 + 119
+    assert "0 lost" in res.stderr
+
+
+def test_cli_upload_and_info(sim_url, tmp_path, sine_model):
+    model = tmp_path / "sine.tflite"
+    model.write_bytes(sine_model)
+    url = sim_url("nano33ble")
+    res = run_cli("upload", url, str(model))
+    assert res.returncode == 0, res.stderr
+    assert "3,164 bytes" in res.stdout and "active" in res.stdout
+    info = run_cli("info", url).stdout
+    assert "Arduino Nano 33 BLE Sense" in info and "sine.tflite" in info
+
+
+def test_cli_reports_link_errors_without_a_traceback(sim_url, tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"hello" * 10)
+    res = run_cli("upload", sim_url("nano33ble"), str(bad))
+    assert res.returncode == 1
+    assert "workbench:" in res.stderr and "Traceback" not in res.stderr
