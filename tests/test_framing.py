@@ -232,9 +232,6 @@ def test_max_payload_boundary(max_payload, fill):
     assert parser.feed(encode_frame(after)) == [after]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: FrameParser._decode checks the payload against "
-                   "self.max_payload, not min(max_payload, ABSOLUTE_MAX_PAYLOAD); payloads "
-                   "of 4097..~4113 bytes pass the encoded-length limit and are accepted")
 @pytest.mark.parametrize("n,fill", [(ABSOLUTE_MAX_PAYLOAD + 1, b"\x01"),
                                     (ABSOLUTE_MAX_PAYLOAD + 1, b"\x00"),
                                     (ABSOLUTE_MAX_PAYLOAD + 17, b"\x00")])

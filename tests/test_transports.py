@@ -44,15 +44,15 @@ def test_plain_pyserial_speaks_to_the_virtual_board(pty_sim):
     assert info.board_id == "nano33ble" and info.proto_version == m.PROTOCOL_VERSION
 
 
-def test_a_retried_request_is_answered_from_the_cache(pty_sim):
-    """Same req_id with FLAG_RETRY: the very same reply (same seq) comes back."""
+def test_every_answer_has_the_next_sequence_number(pty_sim):
+    """A re-sent request (same req_id, FLAG_RETRY) is answered again with a fresh seq."""
     with serial.Serial(pty_sim, 115200, timeout=2) as port:
         port.write(encode_frame(Frame(m.Msg.PING, 0, 7, b"abc")))
         port.write(encode_frame(Frame(m.Msg.PING, 1, 7, b"abc", FLAG_RETRY)))
         port.write(encode_frame(Frame(m.Msg.PING, 2, 8, b"abc")))
         a, b, c = read_frames(port, 3)
-    assert a == b  # a duplicate: identical frame, identical sequence number
-    assert c.seq == a.seq + 1 and c.req_id == 8
+    assert (a.type, a.req_id, a.payload) == (b.type, b.req_id, b.payload)
+    assert [a.seq, b.seq, c.seq] == [a.seq, a.seq + 1, a.seq + 2] and c.req_id == 8
 
 
 def test_unknown_request_type_gets_a_typed_error(pty_sim):

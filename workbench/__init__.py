@@ -2,6 +2,39 @@
 
 ``import workbench`` is light: it imports no TensorFlow, no serial port and no
 Jupyter machinery. Heavy parts load where they are used.
+
+Start here::
+
+    import workbench
+    dev = workbench.open_device()      # the default device: $WORKBENCH_DEVICE or sim://nano33ble
+    print(dev.info.board_name)
+    rec = dev.record("accel", seconds=2)
 """
 
+from __future__ import annotations
+
+import os
+
 __version__ = "0.1.0"
+
+DEFAULT_DEVICE = "sim://nano33ble"
+
+
+def default_device_url() -> str:
+    """The device lessons use: ``$WORKBENCH_DEVICE``, else the virtual Nano 33 BLE Sense."""
+    return os.environ.get("WORKBENCH_DEVICE") or DEFAULT_DEVICE
+
+
+def open_device(url: str | None = None, **kwargs):
+    """Open a board by URL (default: :func:`default_device_url`). See
+    :func:`workbench.link.open_device` for the options and errors."""
+    from .link import open_device as _open
+
+    return _open(url or default_device_url(), **kwargs)
+
+
+def get_board(board_id: str):
+    """The catalog entry of a board (``workbench boards`` lists them)."""
+    from .boards import get_board as _get
+
+    return _get(board_id)

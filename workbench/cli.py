@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_DEVICE = "sim://nano33ble"
+from . import DEFAULT_DEVICE
 
 
 def _boards(args) -> int:

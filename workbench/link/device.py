@@ -42,7 +42,6 @@ CHUNK_RETRIES = 8
 """How many times one model chunk may be re-sent before the upload gives up."""
 LINE_DETECT_TIMEOUT = 2.0
 """How long ``mode="auto"`` listens for sample lines when HELLO got no answer."""
-READ_POLL = 0.02
 
 
 @dataclass(frozen=True)
@@ -708,8 +707,8 @@ class Device:
     def inject_faults(self, faults: m.Faults) -> None:
         """Virtual board: drop or flip bytes, cut power during an update, disconnect."""
         self._require_framed("fault injection")
-        if faults.disconnect:
-            self._send(Frame(m.Msg.SIM_FAULTS, 0, 0, faults.encode()))
+        if faults.disconnect:  # the board goes away instead of answering
+            self._finish(self._begin(m.Msg.SIM_FAULTS, faults.encode()))
             return
         self.request(m.Msg.SIM_FAULTS, faults.encode())
 

@@ -197,7 +197,7 @@ class FrameParser:
             self.stats.runts += 1
             self.stats.bytes_discarded += len(encoded) + 1
             return None
-        if len(body) - MIN_BODY > self.max_payload:
+        if len(body) - MIN_BODY > min(self.max_payload, ABSOLUTE_MAX_PAYLOAD):
             self.stats.oversize += 1
             self.stats.bytes_discarded += len(encoded) + 1
             return None

@@ -24,6 +24,7 @@ from ..boards import Board
 from ..link import messages as m
 from ..link.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from .flash import Flash, FlashError
+from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS, make_source
 from .tflm import ModelError, TflmRunner, inspect_model, probe
 
@@ -79,16 +80,17 @@ class VirtualFirmware:
     # ------------------------------------------------------------------ boot
     def _boot(self, mode: str = "framed", line_sensor: str | None = None) -> None:
         self.booted = self.clock()
+        self.inputs: dict[int, bytearray] = {}
+        self.outputs: list[np.ndarray] = []
         self.parser = FrameParser(max_payload=DEFAULT_MAX_PAYLOAD)
         self.tx_seq = 0
-        self.cache: tuple[int, int, bytes] | None = None  # (req_id, type, wire bytes)
+        self.cache: tuple[int, int, int, bytes] | None = None
+        """The last answer: (req_id, request type, answer type, answer payload)."""
         self.streams: dict[int, _Stream] = {}
         self.telemetry_period = 0.0
         self.next_telemetry = 0.0
         self.inferences = 0
         self.last_latency = 0
-        self.inputs: dict[int, bytearray] = {}
-        self.outputs: list[np.ndarray] = []
         self.transfer: tuple[int, int] | None = None  # (slot, size)
         self.runner: TflmRunner | None = None
         self.sensor_descs = tuple(
@@ -107,6 +109,8 @@ class VirtualFirmware:
 
     def _load_active(self) -> None:
         self.runner = None
+        self.inputs.clear()  # buffers shaped for the previous model
+        self.outputs = []
         active = self.flash.table.active
         if active is None:
             return
@@ -125,10 +129,9 @@ class VirtualFirmware:
         return data
 
     def _reply(self, req: Frame, payload: bytes = b"", ftype: int | None = None) -> None:
-        data = self._frame(m.response_type(req.type) if ftype is None else ftype, req.req_id,
-                           payload)
-        self.cache = (req.req_id, req.type, data)
-        self._send_bytes(data)
+        ftype = m.response_type(req.type) if ftype is None else ftype
+        self.cache = (req.req_id, req.type, ftype, payload)
+        self._send_bytes(self._frame(ftype, req.req_id, payload))
 
     def _error(self, req: Frame, code: m.ErrorCode, message: str, detail: int = 0) -> None:
         self._reply(req, m.Error(code, detail, message).encode(), ftype=m.Msg.ERROR)
@@ -148,7 +151,12 @@ class VirtualFirmware:
 
     def _dispatch(self, req: Frame) -> None:
         if req.flags & FLAG_RETRY and self.cache and self.cache[:2] == (req.req_id, req.type):
-            self._send_bytes(self.cache[2])
+            # A duplicate: answer again without acting again (with a fresh seq).
+            self._send_bytes(self._frame(self.cache[2], req.req_id, self.cache[3]))
+            return
+        if req.type in self._NO_PAYLOAD and req.payload:
+            self._error(req, m.ErrorCode.MALFORMED,
+                        f"{m.Msg(req.type).name} takes no payload, got {len(req.payload)} bytes")
             return
         handler = self._HANDLERS.get(req.type)
         if handler is None:
@@ -179,7 +187,11 @@ class VirtualFirmware:
                       FIRMWARE_VERSION, b.mcu, b.core, b.clock_hz, b.flash_bytes, b.ram_bytes,
                       slots.count, m.NO_SLOT if active is None else active, slots.slot_bytes,
                       slots.arena_bytes, len(self.sensor_descs), self.uptime_ms(), serial)
+        # A lone delimiter first flushes whatever text or noise the host's parser holds.
+        self._send_bytes(b"\x00")
         self._reply(req, info.encode())
+        while self.logs:  # what happened before anyone was listening (boot repairs)
+            self._event(m.Msg.LOG, m.Log(2, self.logs.pop(0)).encode())
 
     def _sensors(self, req: Frame) -> None:
         self._reply(req, m.SensorList(self.sensor_descs).encode())
@@ -199,7 +211,7 @@ class VirtualFirmware:
         desc = self.sensor_descs[index]
         rate = rate_hz or desc.rate_hz
         sensor = self.board.sensors[index]
-        source = make_source(sensor, rate_hz=rate, scenario=self.scenario, seed=self.seed + index,
+        source = make_source(sensor, rate_hz=rate, scenario=self.scenario, seed=self.seed,
                              replay=self.replay)
         width = len(desc.channels) * desc.dtype.size
         if not per_frame:
@@ -271,6 +283,11 @@ class VirtualFirmware:
         specs = self.runner.input_details
         arrays = []
         inline = dict(infer.inputs)
+        extra = sorted(i for i in inline if i >= len(specs))
+        if extra:
+            self._error(req, m.ErrorCode.NOT_FOUND,
+                        f"the model has {len(specs)} input(s); got input index {extra[0]}")
+            return
         for i, spec in enumerate(specs):
             dtype = np.dtype(spec.dtype).newbyteorder("<")
             data = inline.get(i, self.inputs.get(i))
@@ -327,11 +344,18 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, "the model is empty")
             return
         slot = self.flash.target_slot() if begin.slot == m.NO_SLOT else begin.slot
+        if slot >= slots.count:
+            self._error(req, m.ErrorCode.NOT_FOUND, f"no slot {slot}; this board has slots "
+                        f"0..{slots.count - 1}")
+            return
+        if slot == self.flash.table.active:
+            self._error(req, m.ErrorCode.SLOT_ACTIVE, f"slot {slot} holds the running model; "
+                        "write to another slot (or let the board choose)")
+            return
         try:
             resume = self.flash.begin(slot, begin.size, begin.sha256.hex(), begin.name)
         except FlashError as e:
-            code = (m.ErrorCode.SLOT_ACTIVE if "running" in str(e) else m.ErrorCode.BAD_ARGUMENT)
-            self._error(req, code, str(e))
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
         self.transfer = (slot, begin.size)
         self._reply(req, m.ModelBegun(slot, resume, DEFAULT_MAX_PAYLOAD - 8,
@@ -475,10 +499,11 @@ class VirtualFirmware:
 
     def _sim_scenario(self, req: Frame) -> None:
         name = m.Text.decode(req.payload).text
+        available = tuple(REPLAY_SCENARIOS) if self.replay else tuple(SCENARIOS)
         if name:
-            if name not in SCENARIOS and not self.replay:
+            if name not in available:
                 self._error(req, m.ErrorCode.BAD_ARGUMENT, f"unknown scenario {name!r}; choose "
-                            "from " + ", ".join(SCENARIOS))
+                            "from " + ", ".join(available))
                 return
             try:
                 for s in self.streams.values():
@@ -489,7 +514,7 @@ class VirtualFirmware:
                 self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
                 return
             self.scenario = name
-        self._reply(req, m.Scenario(self.scenario, tuple(SCENARIOS)).encode())
+        self._reply(req, m.Scenario(self.scenario, available).encode())
 
     def _sim_faults(self, req: Frame) -> None:
         faults = m.Faults.decode(req.payload)
@@ -498,6 +523,9 @@ class VirtualFirmware:
         self.faults = faults
         self.power_cut_budget = faults.power_cut_after or None
         self._reply(req)
+
+    _NO_PAYLOAD = frozenset({m.Msg.SENSORS, m.Msg.MODEL_END, m.Msg.MODEL_ROLLBACK,
+                             m.Msg.SLOT_STATUS, m.Msg.RESET})
 
     _HANDLERS = {
         m.Msg.HELLO: _hello, m.Msg.SENSORS: _sensors, m.Msg.STREAM_START: _stream_start,

@@ -116,10 +116,12 @@ class SimServer:
                                   tx_backlog=lambda: len(self.out), scenario=opts.scenario,
                                   seed=opts.seed, replay=opts.replay, mode=opts.mode,
                                   line_sensor=opts.sensor)
+        self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:
         f = self.fw.faults
-        if f != m.Faults():
+        if f is not self._faults_seen:  # a SIM_FAULTS request arrived: it sets both rates
+            self._faults_seen = f
             self.faults.drop_rate, self.faults.flip_rate = f.drop_rate, f.flip_rate
 
     def serve_fd(self, fd: int, *, is_pty: bool) -> str:

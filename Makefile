@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:  `make lab`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install lab test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[lab,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, then open JupyterLab on the lessons with the virtual board as the device.
+lab: $(STAMP)
+	$(VENV)/bin/workbench lab
+
+## Install, then run the whole test suite (lessons included, executed with nbmake).
+test: $(STAMP)
+	$(PY) -m pytest -q tests --nbmake notebooks
+
+## Benchmarks; figures go to bench/RESULTS.md by hand, with the command.
+bench: $(STAMP)
+	$(PY) bench/link.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
