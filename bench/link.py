@@ -78,7 +78,7 @@ def main() -> int:
         for baud in (115200, 921600):
             line = baud / 10
             url = f"sim://nano33ble?baud={baud}&flash={Path(tmp) / f'{baud}.flash'}"
-            up = upload_rate(url, baud, model if baud > 115200 else model[: len(model)])
+            up = upload_rate(url, baud, model)
             down, samples, lost = stream_rate(url, baud, args.seconds)
             results[baud] = (up / line, down / line)
             print(f"{baud} baud: line rate {line:,.0f} B/s; upload {up:,.0f} B/s "
