@@ -1,0 +1,35 @@
+"""The README's script runs as written, against the virtual board."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_script_streams_and_infers(tmp_path):
+    text = README.read_text()
+    match = re.search(r"<!-- readme-script -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "the README lost its script block"
+    script = tmp_path / "readme.py"
+    script.write_text(match.group(1))
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "Arduino Nano 33 BLE Sense" in out
+    assert re.search(r"^1190 samples x 3 axes in g, 0 lost$", out, re.M), out
+    sin1 = float(re.search(r"sin\(1\) on the board: ([-\d.]+)", out).group(1))
+    assert abs(sin1 - 0.841) < 0.05
+
+
+def test_readme_names_the_two_setup_commands():
+    text = README.read_text()
+    quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
+    commands = re.findall(r"^(make \w+)", quick, re.M)
+    assert commands == ["make lab", "make test"]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "make test" in ci
