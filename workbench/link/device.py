@@ -42,6 +42,8 @@ CHUNK_RETRIES = 8
 """How many times one model chunk may be re-sent before the upload gives up."""
 LINE_DETECT_TIMEOUT = 2.0
 """How long ``mode="auto"`` listens for sample lines when HELLO got no answer."""
+LINE_RATE_SETTLE = 1.0
+"""After the first sample lines, how long to wait for a sample-rate estimate."""
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,6 @@ class Device:
         self._parser = FrameParser()
         self._lines = LineParser()
         self._line_rate = RateEstimator()
-        self._line_first_t: float | None = None
-        self._line_queue: deque[tuple[float, tuple[float, ...]]] = deque(maxlen=100_000)
         self._tx_lock = threading.Lock()
         self._pending: dict[int, "_Pending"] = {}
         self._pending_lock = threading.Lock()
@@ -290,8 +290,10 @@ class Device:
             self.stats.frames_rx = ps.frames
             self.stats.bad_frames_rx = ps.bad_frames
             self.stats.frames_lost_rx = ps.seq_gaps
-            if self.mode == "unknown":
-                self._lines.feed(data, now)  # for auto-detection of line mode
+            if self.mode == "unknown":  # not identified yet: could be a line-mode sketch
+                for ev in self._lines.feed(data, now):
+                    if ev.kind == "sample":
+                        self._line_rate.add(ev.t)
 
     def _lose(self, why: str) -> None:
         if self.lost:
@@ -498,29 +500,33 @@ class Device:
 
     def record(self, sensor: str | int = 0, seconds: float = 1.0,
                rate_hz: float | None = None) -> Recording:
-        """Stream ``seconds`` worth of samples (by sample count, not wall time).
+        """Stream ``seconds`` worth of samples of one sensor and return them.
 
-        Lost samples are counted in ``Recording.lost``, not filled in.
-        Raises :class:`LinkTimeout` if the stream stalls for longer than
-        ``REQUEST_TIMEOUT`` plus two seconds.
+        With a known rate (framed mode, or a line-mode rate already estimated)
+        the length is a sample count, so a slow link cannot shorten it; lost
+        samples are counted in ``Recording.lost``, never filled in. Otherwise
+        (a line-mode sketch of unknown rate) it records ``seconds`` of wall time.
+        Raises :class:`LinkTimeout` if no sample arrives for ``REQUEST_TIMEOUT``
+        plus two seconds.
         """
         with self.stream(sensor, rate_hz) as s:
-            rate = s.rate_hz or self.line_rate_hz or 0.0
+            rate = s.rate_hz or self.line_rate_hz
             wanted = int(round(seconds * rate)) if rate else None
-            blocks, have, deadline = [], 0, time.monotonic() + seconds + 5
-            while wanted is None or have + s.stats.lost < wanted:
+            t_end = time.monotonic() + seconds
+            blocks, have = [], 0
+            while (have + s.stats.lost < wanted) if wanted is not None else (
+                    time.monotonic() < t_end):
                 block = s.read(timeout=self.timeouts.request + 2)
                 if block is None:
                     raise LinkTimeout(f"the {s.sensor.id} stream of {self.url} stalled after "
                                       f"{have} samples")
                 blocks.append(block.raw)
                 have += len(block.raw)
-                if wanted is None:
-                    rate = self.line_rate_hz or 0.0
-                    if rate and time.monotonic() > deadline - 5:
-                        wanted = int(round(seconds * rate))
-            raw = np.concatenate(blocks)[: max(0, wanted - s.stats.lost)] if blocks else np.zeros(
-                (0, len(s.sensor.channels)))
+            raw = (np.concatenate(blocks) if blocks
+                   else np.zeros((0, len(s.sensor.channels)), np.float32))
+            if wanted is not None:
+                raw = raw[: max(0, wanted - s.stats.lost)]
+            rate = rate or self.line_rate_hz or have / seconds
             return Recording(s.sensor.id, s.sensor.channels, s.sensor.units, rate, raw,
                              s.sensor.scale, s.stats.lost)
 
@@ -732,6 +738,10 @@ class Device:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self._lines.samples >= 3:
+                # give the rate estimate a moment (it needs 8 samples over 50 ms)
+                settle = min(end, time.monotonic() + LINE_RATE_SETTLE)
+                while self._line_rate.rate_hz is None and time.monotonic() < settle:
+                    time.sleep(0.02)
                 self._enter_line_mode()
                 return True
             time.sleep(0.02)

@@ -119,6 +119,12 @@ class VirtualFirmware:
         except ModelError as e:  # it passed verification once; the interpreter changed?
             self.logs.append(f"active model failed to load: {e}")
 
+    def host_connected(self) -> None:
+        """The host opened the port. A plain sketch (re)prints its header, as sketches
+        that wait in ``while (!Serial)`` before ``setup()`` prints do."""
+        if self.plain_sketch and self.line is not None:
+            self._print_header()
+
     def uptime_ms(self) -> int:
         return int((self.clock() - self.booted) * 1000)
 
@@ -487,6 +493,10 @@ class VirtualFirmware:
         self.streams.clear()
         self.mode = m.Mode.LINE
         self.line = self._make_stream(index, rate_hz, 1)
+        if not self.plain_sketch:  # a plain sketch prints it once the host is there
+            self._print_header()
+
+    def _print_header(self) -> None:
         desc = self.line.desc
         header = ",".join(f"{desc.id}_{c}" for c in desc.channels)
         self._send_bytes(header.encode() + b"\r\n")

@@ -33,6 +33,8 @@ from .flash import Flash
 PACING_BURST_SECONDS = 0.002
 """Bytes may run this far ahead of the line rate (a UART's FIFO)."""
 PTY_HANGUP_POLL = 0.05
+HOST_OPEN_SETTLE = 0.03
+"""After the host opens the pty, wait this long (it flushes its input on open)."""
 
 
 class ByteFaults:
@@ -125,8 +127,16 @@ class SimServer:
             self.faults.drop_rate, self.faults.flip_rate = f.drop_rate, f.flip_rate
 
     def serve_fd(self, fd: int, *, is_pty: bool) -> str:
-        """Serve until the peer goes away (TCP) or forever (pty). Returns why it stopped."""
+        """Serve until the peer goes away (TCP) or forever (pty). Returns why it stopped.
+
+        On a pty, reading the master fails with EIO while no program has the port
+        open: that is how the board sees the host come and go (the ``while
+        (!Serial)`` of an Arduino sketch, or DTR).
+        """
         os.set_blocking(fd, False)
+        connected = not is_pty
+        if connected:
+            self.fw.host_connected()
         while True:
             wait = self.fw.tick()
             if self.out:
@@ -137,19 +147,26 @@ class SimServer:
                 r, w, _ = select.select([fd], [fd] if want_write else [], [], max(wait, 0.0005))
             except InterruptedError:
                 continue
-            if r:
+            if r or not connected:
                 budget = self.rx_pacer.allowance()
                 if budget > 0:
                     try:
                         data = os.read(fd, budget)
                     except OSError as e:
                         if e.errno == errno.EIO and is_pty:  # nobody has the port open
+                            connected = False
+                            self.out.clear()  # what a board prints to nobody is lost
                             time.sleep(PTY_HANGUP_POLL)
                             continue
                         if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
                             data = None
                         else:
                             return f"read failed: {e}"
+                    if not connected:
+                        connected = True
+                        time.sleep(HOST_OPEN_SETTLE)
+                        self.out.clear()
+                        self.fw.host_connected()
                     if data == b"":
                         if is_pty:
                             time.sleep(PTY_HANGUP_POLL)
@@ -186,10 +203,12 @@ class SimServer:
                     self.tx_pacer.spend(done)
 
 
-def _open_pty() -> tuple[int, int, str]:
+def _open_pty() -> tuple[int, str]:
     master, slave = os.openpty()
     tty.setraw(slave)  # no echo, no line discipline: a byte pipe like a UART
-    return master, slave, os.ttyname(slave)
+    path = os.ttyname(slave)
+    os.close(slave)  # from now on the master sees EIO exactly while no host has it open
+    return master, path
 
 
 def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
@@ -203,7 +222,7 @@ def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
         return 2
     try:
         if tcp_port is None:
-            master, slave, path = _open_pty()
+            master, path = _open_pty()
             announce(f"PTY {path}")
             sys.stdout.flush()
             why = server.serve_fd(master, is_pty=True)
