@@ -288,3 +288,22 @@ def test_telemetry_and_reset(url, sine_model):
         info = dev.reset()
         assert info.uptime_ms < uptime + 1000
         assert info.active_slot == dev.slots().active != m.NO_SLOT
+
+
+def test_replayed_recordings_reach_the_host_unchanged(sim_url, virtual):
+    """A virtual board replaying BasicMotions streams the real recording, resampled."""
+    from workbench.sim.replay import load_basicmotions
+
+    X, labels = load_basicmotions("all")
+    walking = X[labels.index("Walking")]  # (6 channels, 100 samples at 10 Hz)
+    with open_device(sim_url(replay="basicmotions", scenario="walking")) as dev:
+        got = dev.scenario()
+        assert got.current == "walking" and "badminton" in got.available
+        rec = dev.record("gyro", seconds=5.0, rate_hz=10.0)
+        assert rec.lost == 0
+        with pytest.raises(E.NotSupported, match="BasicMotions|replay"):
+            dev.record("mic", 0.1)
+    # BasicMotions' gyroscope is in rad/s; the board reports degrees per second
+    expected = np.degrees(walking[3:6, :50].T)
+    assert np.allclose(rec.values, expected, atol=2 * get_board("nano33ble").sensor("gyro").scale
+                       + 1e-3)

@@ -205,13 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
     s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
-    s.add_argument("extra", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    s.epilog = "Any other option (e.g. --port 8890 --no-browser) is passed on to jupyter lab."
     s.set_defaults(func=_lab)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    args.extra = extra
     from .link import LinkError
 
     try:
