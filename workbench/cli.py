@@ -26,7 +26,8 @@ def _boards(args) -> int:
 def _devices(args) -> int:
     from .boards.identify import find_devices
 
-    found = find_devices(probe_ports=not args.no_probe, extra_urls=args.urls, baudrate=args.baud)
+    found = find_devices(probe_ports=not args.no_probe, extra_urls=args.urls, baudrate=args.baud,
+                         probe_all=args.probe_all)
     if args.json:
         print(json.dumps([d.to_dict() for d in found], indent=1))
         return 0
@@ -50,6 +51,8 @@ def _devices(args) -> int:
             for s in d.sensors:
                 print(f"    sensor {s.id:9s} {s.kind}, {len(s.channels)} ch "
                       f"({','.join(s.channels)}) in {s.units} at {s.rate_hz:g} Hz")
+        elif d.probe_error.startswith("not probed"):
+            print(f"  {d.probe_error}")
         elif d.probe_error:
             print(f"  no HELLO answer: {d.probe_error}")
     return 0
@@ -163,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("devices", help="list connected boards (and running virtual ones)")
     s.add_argument("urls", nargs="*", help="more URLs to probe, e.g. socket://localhost:5555")
     s.add_argument("--no-probe", action="store_true", help="do not open ports for HELLO")
+    s.add_argument("--probe-all", action="store_true",
+                   help="also send HELLO to ports that are not USB (built-in UARTs)")
     s.add_argument("--baud", type=int, default=115200)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_devices)

@@ -79,10 +79,18 @@ def probe(dev: FoundDevice, baudrate: int = 115200) -> FoundDevice:
 
 
 def find_devices(probe_ports: bool = True, extra_urls: list[str] = (),
-                 baudrate: int = 115200) -> list[FoundDevice]:
-    """All ports (and ``extra_urls``), each probed with HELLO if ``probe_ports``."""
+                 baudrate: int = 115200, probe_all: bool = False) -> list[FoundDevice]:
+    """All ports (and ``extra_urls``), probed with HELLO if ``probe_ports``.
+
+    Only USB ports, virtual boards and ``extra_urls`` are probed unless
+    ``probe_all``: writing a handshake to a built-in UART (a modem, a console)
+    is not ours to do uninvited.
+    """
     found = list_ports() + [FoundDevice(u) for u in extra_urls]
     if probe_ports:
         for dev in found:
-            probe(dev, baudrate)
+            if probe_all or dev.usb or dev.virtual or dev.url in extra_urls:
+                probe(dev, baudrate)
+            else:
+                dev.probe_error = "not probed: not a USB port (--probe-all to try)"
     return found

@@ -25,7 +25,7 @@ import time
 import tty
 from dataclasses import dataclass
 
-from ..boards import get_board
+from ..boards import get_board, load_catalog
 from ..link import messages as m
 from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
 from .flash import Flash
@@ -106,6 +106,10 @@ class SimServer:
     def __init__(self, opts: SimOptions) -> None:
         self.opts = opts
         self.board = get_board(opts.board)
+        if self.board.kind != "mcu":
+            raise ValueError(f"{self.board.name} is a Linux board, reached over SSH and running "
+                             "LiteRT; the virtual board simulates microcontrollers. Pick one of: "
+                             + ", ".join(b for b, v in load_catalog().items() if v.kind == "mcu"))
         slots = self.board.model_slots
         self.flash = Flash(opts.flash or default_flash_path(self.board.id), slots.count,
                            slots.slot_bytes)
