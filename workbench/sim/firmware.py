@@ -275,10 +275,10 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.NOT_FOUND, f"the model has {len(specs)} inputs")
             return
         nbytes = int(np.prod(specs[chunk.index].shape)) * np.dtype(specs[chunk.index].dtype).itemsize
-        buf = self.inputs.setdefault(chunk.index, bytearray(nbytes))
         if chunk.offset + len(chunk.data) > nbytes:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, f"input {chunk.index} holds {nbytes} bytes")
             return
+        buf = self.inputs.setdefault(chunk.index, bytearray(nbytes))
         buf[chunk.offset:chunk.offset + len(chunk.data)] = chunk.data
         self._reply(req, m.Offset(chunk.offset + len(chunk.data)).encode())
 
