@@ -270,7 +270,7 @@ def test_f32_nan_survives():
 
 # ------------------------------------------------------------------ malformed input
 
-def _decode_or_malformed(cls, payload: bytes):
+def check_decodes_or_raises_malformed(cls, payload: bytes):
     """decode() may return an instance or raise MalformedPayload, nothing else."""
     try:
         out = cls.decode(payload)
@@ -310,7 +310,7 @@ def test_chunk_takes_trailing_bytes_as_data():
 @SETTINGS
 @given(payload=st.binary(max_size=200))
 def test_random_bytes_only_raise_malformed(cls, payload):
-    _decode_or_malformed(cls, payload)
+    check_decodes_or_raises_malformed(cls, payload)
 
 
 @pytest.mark.parametrize("cls", CODECS, ids=lambda c: c.__name__)
@@ -326,7 +326,7 @@ def test_mutated_encodings_only_raise_malformed(cls, data):
         i = data.draw(st.integers(0, len(payload) - 1))
         payload[i] = data.draw(st.sampled_from([0x00, 0x01, 0x07, 0x2C, 0x80, 0xC3, 0xFF])
                                | u8)
-    _decode_or_malformed(cls, bytes(payload))
+    check_decodes_or_raises_malformed(cls, bytes(payload))
 
 
 @pytest.mark.parametrize("cls, payload", [

@@ -627,17 +627,17 @@ class Device:
                     raise LinkTimeout(f"{m.Msg(mtype).name} at offset {rewind_to} failed "
                                       f"{attempts_at[rewind_to]} times; the link is too noisy. "
                                       "Check the cable, or lower the baud rate.")
+                if rewind_to > total:
+                    raise LinkError(f"{m.Msg(mtype).name}: the device expects offset {rewind_to} "
+                                    f"of a {total}-byte object")
                 self.stats.retries += 1
-                self._drain_quiet(wait=self._wire_time((chunk + 32) * window) + 0.05)
-                acked = max(acked, rewind_to) if rewind_to <= total else acked
+                # let answers to the abandoned requests arrive (they are ignored), then resend
+                time.sleep(min(0.5, self._wire_time((chunk + 32) * window) + 0.05))
+                acked = max(acked, rewind_to)
                 sent = rewind_to
         finally:
             for q in inflight:
                 self._finish(q)
-
-    def _drain_quiet(self, wait: float) -> None:
-        """Let answers to abandoned requests arrive (and be ignored) before resending."""
-        time.sleep(min(wait, 0.5))
 
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
                      commit: bool = True,
