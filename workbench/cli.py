@@ -64,7 +64,8 @@ def _sim(args) -> int:
 
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
                       sensor=args.sensor, scenario=args.scenario, replay=args.replay,
-                      seed=args.seed, drop_rate=args.drop, flip_rate=args.flip)
+                      seed=args.seed, drop_rate=args.drop, flip_rate=args.flip,
+                      exit_with_parent=args.exit_with_parent)
     entry: list[Path] = []
 
     def announce(line: str) -> None:
@@ -122,6 +123,27 @@ def _stream(args) -> int:
         for row in rec.values:
             out.write(",".join(f"{v:.5g}" for v in row) + "\n")
         print(f"{len(rec.raw)} samples at {rec.rate_hz:g} Hz, {rec.lost} lost", file=sys.stderr)
+    return 0
+
+
+def _capture(args) -> int:
+    from .capture import CaptureSession
+    from .data import Dataset
+
+    ds = Dataset(args.dataset)
+    with _open(args) as dev:
+        session = CaptureSession(dev, ds, args.sensor if dev.mode == "framed" else 0,
+                                 label=args.label, rate_hz=args.rate, seconds=args.seconds)
+        if args.scenario:
+            dev.scenario(args.scenario)
+        session.start()
+        print(f"recording {session.recording_id} into {ds.root}", file=sys.stderr, flush=True)
+        try:
+            meta = session.wait()
+        except KeyboardInterrupt:
+            meta = session.stop()
+    print(f"{meta.id}: {meta.samples} samples ({meta.duration_s:.1f} s at {meta.rate_hz:g} Hz), "
+          f"{meta.lost} lost")
     return 0
 
 
@@ -187,12 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")
     s.add_argument("--flip", type=float, default=0.0, help="fault: flip a bit at this rate")
+    s.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(func=_sim)
 
     for name, func, helptext in (("info", _info, "identify a board: HELLO, sensors, model slots"),
                                  ("stream", _stream, "stream a sensor to CSV on stdout"),
                                  ("upload", _upload, "send a .tflite model to a board"),
-                                 ("scenario", _scenario, "set a virtual board's scenario")):
+                                 ("scenario", _scenario, "set a virtual board's scenario"),
+                                 ("capture", _capture, "record a sensor into a dataset folder")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("url", nargs="?", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
         s.add_argument("--baud", type=int, default=115200)
@@ -201,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--sensor", default="accel")
             s.add_argument("--seconds", type=float, default=2.0)
             s.add_argument("--rate", type=float, default=None)
+            s.add_argument("--mode", choices=["auto", "framed", "line"], default="auto")
+        if name == "capture":
+            s.add_argument("--dataset", required=True, help="dataset folder (created if missing)")
+            s.add_argument("--sensor", default="accel")
+            s.add_argument("--label", default=None)
+            s.add_argument("--seconds", type=float, default=None, help="default: until Ctrl-C")
+            s.add_argument("--rate", type=float, default=None)
+            s.add_argument("--scenario", default=None, help="virtual board: what it is doing")
             s.add_argument("--mode", choices=["auto", "framed", "line"], default="auto")
         if name == "upload":
             s.add_argument("model", help="path of a .tflite file")

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
+import numpy as np
+
 PROTOCOL_VERSION = 1
 RESPONSE_BIT = 0x80
 
@@ -135,6 +137,11 @@ class Mode(IntEnum):
 
 NO_SLOT = 0xFF
 ALL_SENSORS = 0xFF
+
+
+def _f32_tidy(x: float) -> float:
+    """The shortest decimal that rounds to the same binary32 (0.000122, not 0.00012199999...)."""
+    return float(np.format_float_positional(np.float32(x), unique=True, trim="-"))
 
 
 class MalformedPayload(ValueError):
@@ -328,12 +335,12 @@ class SensorDesc:
         if len(names) != nch:
             raise MalformedPayload(f"SENSORS: sensor {sid!r} declares {nch} channels "
                                    f"but names {len(names)}")
-        units, dtype_code, scale, rate = r.str(), r.u8(), r.f32(), r.f32()
+        units, dtype_code, scale, rate = r.str(), r.u8(), _f32_tidy(r.f32()), _f32_tidy(r.f32())
         try:
             dtype = DType(dtype_code)
         except ValueError:
             raise MalformedPayload(f"SENSORS: unknown dtype code {dtype_code}") from None
-        rates = tuple(r.f32() for _ in range(r.u8()))
+        rates = tuple(_f32_tidy(r.f32()) for _ in range(r.u8()))
         return cls(index, sid, kind, names, units, dtype, scale, rate, rates)
 
 

@@ -33,6 +33,7 @@ from .flash import Flash
 PACING_BURST_SECONDS = 0.002
 """Bytes may run this far ahead of the line rate (a UART's FIFO)."""
 PTY_HANGUP_POLL = 0.05
+PARENT_CHECK_S = 0.5
 HOST_OPEN_SETTLE = 0.03
 """After the host opens the pty, wait this long (it flushes its input on open)."""
 
@@ -98,6 +99,8 @@ class SimOptions:
     seed: int = 0
     drop_rate: float = 0.0
     flip_rate: float = 0.0
+    exit_with_parent: bool = False
+    """Stop when the process that started us dies (boards started for a sim:// URL)."""
 
 
 class SimServer:
@@ -141,7 +144,13 @@ class SimServer:
         connected = not is_pty
         if connected:
             self.fw.host_connected()
+        parent = os.getppid()
+        next_parent_check = time.monotonic() + PARENT_CHECK_S
         while True:
+            if self.opts.exit_with_parent and time.monotonic() > next_parent_check:
+                if os.getppid() != parent:
+                    return "the program that started this board has ended"
+                next_parent_check = time.monotonic() + PARENT_CHECK_S
             wait = self.fw.tick()
             if self.out:
                 wait = min(wait, self.tx_pacer.wait_for(len(self.out)))
@@ -230,7 +239,7 @@ def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
             announce(f"PTY {path}")
             sys.stdout.flush()
             why = server.serve_fd(master, is_pty=True)
-            return 0 if why == "disconnect" else 1
+            return 0 if why in ("disconnect", "the program that started this board has ended") else 1
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         lsock.bind(("127.0.0.1", tcp_port))

@@ -41,7 +41,7 @@ def sim_command(url: str, baudrate: int) -> list[str]:
     if unknown:
         raise serial.SerialException(f"{url}: unknown option(s) {', '.join(sorted(unknown))}; "
                                      f"known: {', '.join(sorted(_OPTIONS))}")
-    cmd = [sys.executable, "-m", "workbench.sim", "--board", board, "--pty",
+    cmd = [sys.executable, "-m", "workbench.sim", "--board", board, "--pty", "--exit-with-parent",
            "--baud", str(opts.pop("baud", baudrate))]
     for key, value in opts.items():
         cmd += [f"--{key}", value]

@@ -1,0 +1,10 @@
+"""Capture: device streams into the dataset store, losses counted.
+
+Call order: open a device (``workbench.open_device``), open a dataset
+(``workbench.data.Dataset``), then ``capture(dev, ds, "accel", seconds=5,
+label="wave")`` or a :class:`CaptureSession` you start and stop yourself.
+"""
+
+from .session import CaptureSession, CaptureStats, capture
+
+__all__ = ["CaptureSession", "CaptureStats", "capture"]

@@ -1,0 +1,16 @@
+"""The dataset store: recordings, labels, snapshots, windows and splits.
+
+Call order: ``ds = Dataset(path)`` (opens or creates the folder), add data with
+``ds.new_recording(...)`` (or ``workbench.capture``, or an importer in
+``workbench.data.formats``), label it (``set_label``, ``add_region``), then
+``snapshot(ds)`` to name the version, ``windows(ds, length)`` and
+``split_recordings(ds)`` to feed training.
+"""
+
+from .snapshots import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
+from .store import Dataset, DatasetError, Recording, RecordingMeta, RecordingWriter, Region
+from .windows import Split, Windows, split_recordings, windows
+
+__all__ = ["Dataset", "DatasetError", "Recording", "RecordingMeta", "RecordingWriter", "Region",
+           "Snapshot", "Summary", "snapshot", "snapshots", "load_manifest", "verify_snapshot",
+           "summarize", "Windows", "Split", "windows", "split_recordings"]

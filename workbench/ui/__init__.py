@@ -1,0 +1,38 @@
+"""Widgets that observe and drive the workbench's Python objects.
+
+``import workbench.ui`` is light: anywidget, ipywidgets and the ES modules load
+only when a widget class is first used::
+
+    from workbench.ui import LivePlot     # anywidget is imported here, not before
+
+Every widget holds no logic of its own: whatever it shows comes from a Python
+object, and whatever it can do, the Python API can do headless.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .liveplot import LivePlot
+
+__all__ = ["LivePlot"]
+
+# public name -> submodule that defines it
+_LAZY = {
+    "LivePlot": ".liveplot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
