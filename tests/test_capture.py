@@ -105,3 +105,31 @@ def test_cli_capture(sim_url, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "119 samples" in res.stdout and "0 lost" in res.stdout
     assert len(Dataset(tmp_path / "ds")) == 1
+
+
+def test_recorder_takes_labelled_examples(sim_url, tmp_path):
+    from workbench.capture import Recorder
+
+    rec = Recorder(tmp_path / "ds")
+    assert rec.status().state == "disconnected"
+    with pytest.raises(RuntimeError, match="connect"):
+        rec.start("accel", "wave")
+    rec.connect(sim_url())
+    assert rec.is_virtual and "wave" in rec.scenarios
+    blocks = []
+    rec.on_block.append(blocks.append)
+    rec.set_scenario("wave")
+    rec.start("accel", "wave")
+    with pytest.raises(RuntimeError, match="already"):
+        rec.start("accel", "wave")
+    time.sleep(1.0)
+    assert rec.status().state == "recording" and rec.status().samples > 0
+    meta = rec.stop()
+    assert meta.label == "wave" and meta.samples == sum(len(b) for b in blocks)
+    short = rec.record("gyro", "still", seconds=0.5)
+    assert short.samples == round(0.5 * 119)
+    status = rec.status()
+    assert status.state == "ready" and status.takes == 2 and status.loss_ratio == 0
+    rec.disconnect()
+    assert rec.status().state == "disconnected"
+    assert sorted(m.label for m in Dataset(tmp_path / "ds")) == ["still", "wave"]

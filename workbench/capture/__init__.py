@@ -5,6 +5,7 @@ Call order: open a device (``workbench.open_device``), open a dataset
 label="wave")`` or a :class:`CaptureSession` you start and stop yourself.
 """
 
+from .recorder import Recorder, RecorderStatus
 from .session import CaptureSession, CaptureStats, capture
 
-__all__ = ["CaptureSession", "CaptureStats", "capture"]
+__all__ = ["CaptureSession", "CaptureStats", "capture", "Recorder", "RecorderStatus"]

@@ -96,6 +96,8 @@ def _find_time_column(names, rows, time_column) -> tuple[int | None, str | None]
             return None, None
         for i, name in enumerate(names):
             is_time, unit = _time_unit(name)
+            if is_time and name.strip().lower() == "t" and i != 0:
+                continue  # a bare "t" elsewhere is more likely a temperature
             if is_time and width > 1 and _monotonic(rows[:, i]):
                 return i, unit
         return None, None

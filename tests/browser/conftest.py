@@ -1,0 +1,238 @@
+"""Real-browser harness for the widgets: a JupyterLab server, a Voila server, headless Chromium.
+
+Everything here is real: the servers are started as subprocesses of this Python
+(``python -m jupyter lab``, ``python -m voila``) with their Jupyter directories in a
+temporary folder, and Chromium is Debian's ``/usr/bin/chromium`` driven through
+Playwright's sync API (never ``playwright install``: no browser is downloaded).
+
+Fixtures:
+
+* ``lab_server``  (module): a JupyterLab serving ``lab_server.root``; ``.url``, ``.open(page, nb)``.
+* ``voila_server`` (function): ``voila_server(notebook_path)`` -> the dashboard's URL.
+* ``browser`` (session) and ``page`` (function, a fresh context: no cookies, no storage).
+
+The tests carry ``@pytest.mark.browser``; they are skipped, with the reason, when
+Chromium, Playwright, JupyterLab, Voila or anywidget is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Seconds to wait for a server to answer after it is started.
+SERVER_START_TIMEOUT_S = 90.0
+#: Seconds to wait for a server to exit after SIGTERM before it is killed.
+SERVER_STOP_TIMEOUT_S = 15.0
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives a real headless Chromium (slow, seconds each)")
+
+
+def _missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    for module, pip_name in (("playwright.sync_api", "playwright"), ("jupyterlab", "jupyterlab"),
+                             ("voila", "voila"), ("anywidget", "anywidget"), ("nbformat", "nbformat")):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{pip_name} is not installed (pip install {pip_name})"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _missing()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"browser tests need it: {reason}")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jupyter_env(root: Path) -> dict[str, str]:
+    """The environment for a server whose Jupyter directories all live under ``root``."""
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("JUPYTERLAB_SETTINGS_DIR", "lab-settings"),
+                     ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces")):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(root / sub)
+    env.pop("JUPYTER_PATH", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Server:
+    """A server subprocess with its log file; ``stop()`` ends it and its kernels."""
+
+    proc: subprocess.Popen
+    url: str
+    log: Path
+    root: Path
+    extra: dict = field(default_factory=dict)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        # kernels run in the server's process group (started with a new session)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait(5)
+
+
+def start_server(args: list[str], root: Path, port: int, name: str, ready_path: str | None) -> Server:
+    """Start ``python ARGS`` in its own session and wait until it answers on ``port``.
+
+    ``ready_path``: an HTTP path that must answer 200; None waits for the TCP port only
+    (Voila runs the notebook on every GET of its page, so it is not polled).
+    """
+    log = root / f"{name}.log"
+    out = open(log, "wb")
+    proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT,
+                            env=jupyter_env(root), cwd=root, start_new_session=True)
+    out.close()
+    server = Server(proc, f"http://127.0.0.1:{port}", log, root)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{server.log_text()}")
+        try:
+            if ready_path is None:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return server
+            with urllib.request.urlopen(server.url + ready_path, timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"{name} did not answer in {SERVER_START_TIMEOUT_S} s:\n"
+                               f"{server.log_text()}")
+        time.sleep(0.3)
+
+
+class LabServer(Server):
+    """JupyterLab, with helpers to open a notebook and run it through the UI."""
+
+    def open_and_run(self, page, notebook: str, timeout_ms: float = 60_000) -> None:
+        """Open ``notebook`` (relative to the server's root) in a fresh workspace, wait for
+        its kernel, then Run > Run All Cells from the menu bar, as a person would."""
+        page.goto(f"{self.url}/lab/tree/{notebook}?reset", timeout=timeout_ms)
+        page.locator(".jp-Notebook").first.wait_for(timeout=timeout_ms)
+        # the kernel indicator reads "Idle" once the kernel has started
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+            timeout=timeout_ms)
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A real JupyterLab on a free port, serving a fresh temporary folder (``.root``)."""
+    root = tmp_path_factory.mktemp("lab")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    port = free_port()
+    base = start_server(
+        ["-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
+         f"--notebook-dir={notebooks}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        root, port, "jupyterlab", ready_path="/api/status")
+    server = LabServer(base.proc, base.url, base.log, notebooks)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def voila_server(tmp_path):
+    """``voila_server(notebook)`` starts Voila on that notebook and returns its URL."""
+    servers: list[Server] = []
+
+    def start(notebook: Path) -> str:
+        port = free_port()
+        server = start_server(
+            ["-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+             "--Voila.ip=127.0.0.1"],
+            tmp_path / f"voila{len(servers)}", port, "voila", ready_path=None)
+        servers.append(server)
+        return server.url + "/"
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, through Playwright (no downloaded browser)."""
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A page in a fresh browser context (its own empty profile), closed after the test.
+    The browser's console is kept and printed if the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    pg = context.new_page()
+    console: list[str] = []
+    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed and console:
+        print("browser console:\n" + "\n".join(console[-60:]))
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
