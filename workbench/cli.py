@@ -63,7 +63,8 @@ def _sim(args) -> int:
     from .sim.server import SimOptions, run
 
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
-                      sensor=args.sensor, scenario=args.scenario, replay=args.replay,
+                      sensor=args.sensor, rate=args.rate, scenario=args.scenario,
+                      replay=args.replay,
                       seed=args.seed, drop_rate=args.drop, flip_rate=args.flip,
                       exit_with_parent=args.exit_with_parent)
     entry: list[Path] = []
@@ -203,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flash", help="flash file (default ~/.cache/workbench/sim/<board>.flash)")
     s.add_argument("--mode", choices=["framed", "line"], default="framed",
                    help="line: behave like a sketch printing CSV")
-    s.add_argument("--sensor", help="line mode: the sensor to print (default: the first)")
+    s.add_argument("--sensor", help="line mode: the sensor(s) to print, e.g. accel,gyro "
+                   "(default: the first)")
+    s.add_argument("--rate", type=float, default=0.0, help="line mode: lines per second")
     s.add_argument("--scenario", default="idle", help="what the board is doing (idle, walking, ...)")
     s.add_argument("--replay", choices=["basicmotions"], help="replay real recordings")
     s.add_argument("--seed", type=int, default=0)

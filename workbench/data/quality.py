@@ -7,7 +7,7 @@ statistics in cross-validation, so every window is judged by a model that never
 saw it, and flags the windows where
 
 * the out-of-fold probability of the window's *given* label is at most
-  ``max_given_proba`` (default 0.2), and
+  ``max_given_proba`` (default 0.25), and
 * another label is predicted with probability at least ``min_confidence``
   (default 0.5).
 
@@ -35,7 +35,7 @@ __all__ = ["Suspect", "LabelCheck", "window_features", "feature_names", "make_cl
            "make_folds", "check_labels", "find_suspects", "summary",
            "MAX_GIVEN_PROBA", "MIN_CONFIDENCE", "N_BANDS"]
 
-MAX_GIVEN_PROBA = 0.2
+MAX_GIVEN_PROBA = 0.25
 """A suspect's given label has at most this out-of-fold probability."""
 MIN_CONFIDENCE = 0.5
 """A suspect's predicted (other) label has at least this out-of-fold probability."""
@@ -144,8 +144,8 @@ def window_features(X: Any, rate_hz: float | None = None) -> np.ndarray:
 def make_classifier(kind: Any = "auto", seed: int = 0):
     """The classifier :func:`find_suspects` uses.
 
-    ``"auto"``/``"extratrees"``: ExtraTreesClassifier(300 trees, seeded);
-    ``"forest"``: RandomForestClassifier(300 trees, seeded); ``"logistic"``:
+    ``"auto"``/``"extratrees"``: ExtraTreesClassifier(100 trees, seeded);
+    ``"forest"``: RandomForestClassifier(100 trees, seeded); ``"logistic"``:
     StandardScaler + LogisticRegression. Any scikit-learn classifier with
     ``predict_proba`` is returned as is (it is cloned for every fold). Raises
     ValueError for an unknown name or an object without ``fit``/``predict_proba``.
@@ -157,10 +157,10 @@ def make_classifier(kind: Any = "auto", seed: int = 0):
         return kind
     if kind in ("auto", "extratrees"):
         from sklearn.ensemble import ExtraTreesClassifier
-        return ExtraTreesClassifier(n_estimators=300, random_state=seed, n_jobs=1)
+        return ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1)
     if kind == "forest":
         from sklearn.ensemble import RandomForestClassifier
-        return RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1)
+        return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline

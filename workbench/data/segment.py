@@ -168,7 +168,8 @@ def energy_curve(values: np.ndarray, rate_hz: float, *, window_s: float = 0.1,
     w = int(min(n, max(1, round(window_s * rate))))
     hop = max(1, w // 2)
     starts = np.arange(0, n - w + 1, hop, dtype=np.int64)
-    x = x - np.median(x, axis=0)  # better precision of the running sums
+    offset = np.median(x, axis=0)
+    x = x - offset  # better precision of the running sums
     c1 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
     c2 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x * x, axis=0)])
     mean = (c1[starts + w] - c1[starts]) / w
@@ -176,7 +177,7 @@ def energy_curve(values: np.ndarray, rate_hz: float, *, window_s: float = 0.1,
     var = np.maximum(meansq - mean * mean, 0.0)
 
     if baseline is None or baseline == "none":
-        power = meansq
+        power = var + (mean + offset) ** 2
     else:
         if baseline == "median":
             base = np.zeros_like(mean)  # the per-channel median was already removed

@@ -63,7 +63,8 @@ class VirtualFirmware:
     def __init__(self, board: Board, flash: Flash, send: Callable[[bytes], None], *,
                  tx_backlog: Callable[[], int] = lambda: 0, scenario: str = "idle",
                  seed: int = 0, replay: str | None = None, mode: str = "framed",
-                 line_sensor: str | None = None, clock: Callable[[], float] = time.monotonic):
+                 line_sensor: str | None = None, line_rate_hz: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.board = board
         self.flash = flash
         self._send_bytes = send
@@ -75,6 +76,7 @@ class VirtualFirmware:
         self.faults = m.Faults()
         self.power_cut_budget: int | None = None
         self.logs: list[str] = []
+        self.line_rate_hz = line_rate_hz
         self._boot(mode, line_sensor)
 
     # ------------------------------------------------------------------ boot
@@ -102,10 +104,13 @@ class VirtualFirmware:
         self._load_active()
         self.mode = m.Mode.FRAMED
         self.line: _Stream | None = None
+        self.line_more: list[_Stream] = []
+        """Line mode: further sensors printed on the same line, at the first one's rate."""
         self.plain_sketch = mode == "line"
         """Started as a plain sketch: prints CSV and ignores everything it is sent."""
         if self.plain_sketch:
-            self._enter_line_mode(self._sensor_index(line_sensor), 0.0)
+            names = (line_sensor or "").split(",") if line_sensor else [None]
+            self._enter_line_mode([self._sensor_index(n) for n in names], self.line_rate_hz)
 
     def _load_active(self) -> None:
         self.runner = None
@@ -183,7 +188,7 @@ class VirtualFirmware:
     def _hello(self, req: Frame) -> None:
         m.Hello.decode(req.payload)
         if self.mode == m.Mode.LINE:
-            self.mode, self.line = m.Mode.FRAMED, None
+            self.mode, self.line, self.line_more = m.Mode.FRAMED, None, []
         b, slots = self.board, self.board.model_slots
         caps = (m.Capability.STREAM | m.Capability.INFER | m.Capability.MODEL_UPDATE
                 | m.Capability.TELEMETRY | m.Capability.LINE_MODE | m.Capability.SIMULATED)
@@ -485,20 +490,21 @@ class VirtualFirmware:
                 self._error(req, m.ErrorCode.NOT_FOUND, f"no sensor {mode.sensor}")
                 return
             self._reply(req)
-            self._enter_line_mode(mode.sensor, mode.rate_hz)
+            self._enter_line_mode([mode.sensor], mode.rate_hz)
         else:
             self._reply(req)
 
-    def _enter_line_mode(self, index: int, rate_hz: float) -> None:
+    def _enter_line_mode(self, indices: list[int], rate_hz: float) -> None:
         self.streams.clear()
         self.mode = m.Mode.LINE
-        self.line = self._make_stream(index, rate_hz, 1)
+        self.line = self._make_stream(indices[0], rate_hz, 1)
+        self.line_more = [self._make_stream(i, self.line.rate_hz, 1) for i in indices[1:]]
         if not self.plain_sketch:  # a plain sketch prints it once the host is there
             self._print_header()
 
     def _print_header(self) -> None:
-        desc = self.line.desc
-        header = ",".join(f"{desc.id}_{c}" for c in desc.channels)
+        header = ",".join(f"{s.desc.id}_{c}" for s in [self.line, *self.line_more]
+                          for c in s.desc.channels)
         self._send_bytes(header.encode() + b"\r\n")
 
     def _telemetry_config(self, req: Frame) -> None:
@@ -518,8 +524,8 @@ class VirtualFirmware:
             try:
                 for s in self.streams.values():
                     s.source.set_scenario(name)
-                if self.line:
-                    self.line.source.set_scenario(name)
+                for s in ([self.line, *self.line_more] if self.line else []):
+                    s.source.set_scenario(name)
             except ValueError as e:
                 self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
                 return
@@ -585,11 +591,12 @@ class VirtualFirmware:
         s = self.line
         due = int((now - s.started) * s.rate_hz) - s.produced - s.dropped
         if due > 0:
-            raw = s.source.read(due)
+            parts = [s.source.read(due).astype(np.float64) * s.desc.scale]
+            parts += [x.source.read(due).astype(np.float64) * x.desc.scale for x in self.line_more]
             if self._tx_backlog() > TX_BUFFER_BYTES:
                 s.dropped += due
             else:
-                values = raw.astype(np.float64) * s.desc.scale
+                values = np.concatenate(parts, axis=1)
                 text = "".join(",".join(f"{v:.{LINE_MODE_DECIMALS}f}" for v in row) + "\r\n"
                                for row in values)
                 self._send_bytes(text.encode())

@@ -94,6 +94,9 @@ class SimOptions:
     flash: str | None = None
     mode: str = "framed"
     sensor: str | None = None
+    """Line mode: the sensor(s) to print, comma-separated (``accel,gyro``)."""
+    rate: float = 0.0
+    """Line mode: lines per second (0: the first sensor's default rate)."""
     scenario: str = "idle"
     replay: str | None = None
     seed: int = 0
@@ -124,7 +127,7 @@ class SimServer:
         self.fw = VirtualFirmware(self.board, self.flash, self.out.extend,
                                   tx_backlog=lambda: len(self.out), scenario=opts.scenario,
                                   seed=opts.seed, replay=opts.replay, mode=opts.mode,
-                                  line_sensor=opts.sensor)
+                                  line_sensor=opts.sensor, line_rate_hz=opts.rate)
         self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:

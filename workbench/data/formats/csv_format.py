@@ -70,6 +70,8 @@ def read_csv(path: str | os.PathLike) -> dict:
     """
     path = Path(path)
     data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):  # the byte-order mark some editors put first
+        data = data[3:]
     parser = LineParser()
     events = parser.feed(data + b"\n", 0.0)
     rows = [e.values for e in events if e.kind == "sample"]
@@ -145,13 +147,15 @@ def _rate_from_times(t_ms: np.ndarray) -> tuple[float, list[tuple[int, int]], fl
 def import_csv(dataset: Dataset, path: str | os.PathLike, *, label: str | None = None,
                rate_hz: float | None = None, sensor: str = "csv", units: str = "",
                time_column: str | int | None = "auto",
-               time_unit: str | None = None) -> RecordingMeta:
+               time_unit: str | None = None, device: str = "", board: str = "",
+               extra: dict | None = None) -> RecordingMeta:
     """Import one CSV file as one recording (values stored as float32, in ``units``).
 
     ``time_column``: ``"auto"`` (detect by header name, see the module doc), a column name or
     index, or None (no time column). ``rate_hz`` overrides the rate found from the time column
     and is required when there is none. ``time_unit`` (``"ms"``, ``"s"``, ``"us"``) overrides
-    the unit guessed for the time column. Skipped lines are counted in ``extra``.
+    the unit guessed for the time column. Skipped lines are counted in ``extra``; items of
+    the ``extra`` argument are added to it (``device`` and ``board`` go to the metadata).
     Raises ValueError for a file without samples, an unknown rate or a bad time column; the
     dataset is then unchanged.
     """
@@ -160,12 +164,12 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, *, label: str | None =
     names, rows = parsed["names"], parsed["rows"]
     width = rows.shape[1]
     t_index, unit = _find_time_column(names, rows, time_column)
-    extra: dict = {"file": path.name, "skipped_lines": parsed["skipped"],
+    info: dict = {"file": path.name, "skipped_lines": parsed["skipped"],
                    "blank_lines": parsed["blank"]}
     if parsed["texts"]:
-        extra["skipped_text"] = parsed["texts"][:MAX_SKIPPED_TEXT]
+        info["skipped_text"] = parsed["texts"][:MAX_SKIPPED_TEXT]
     if names:
-        extra["header"] = list(names)
+        info["header"] = list(names)
     gaps: list[tuple[int, int]] = []
     if t_index is not None:
         t = rows[:, t_index]
@@ -176,14 +180,14 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, *, label: str | None =
         if unit is None:
             unit = "ms" if np.all(t == np.round(t)) else "s"
         found, gaps, median = _rate_from_times(t * _TO_MS[unit])
-        extra["time_column"] = names[t_index] if names else t_index
-        extra["time_unit"] = unit
+        info["time_column"] = names[t_index] if names else t_index
+        info["time_unit"] = unit
         if rate_hz is None:
             rate_hz = found
-            extra["rate_from"] = (f"time column {extra['time_column']!r}: median interval "
-                                  f"{median:.6g} ms")
+            info["rate_from"] = (f"time column {info['time_column']!r}: median interval "
+                                 f"{median:.6g} ms")
         else:
-            extra["rate_from"] = f"given (time column says {found:g} Hz)"
+            info["rate_from"] = f"given (time column says {found:g} Hz)"
             gaps = []
         keep = [i for i in range(width) if i != t_index]
         rows = rows[:, keep]
@@ -193,7 +197,7 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, *, label: str | None =
             raise ValueError(
                 f"{path.name}: the sample rate is unknown (no time column such as 'timestamp' "
                 "or 'millis'); pass rate_hz=<samples per second the sketch printed>")
-        extra["rate_from"] = "given"
+        info["rate_from"] = "given"
         channel_names = list(names) if names else [f"ch{i}" for i in range(width)]
     rate_hz = float(rate_hz)
     if not rate_hz > 0 or not np.isfinite(rate_hz):
@@ -202,8 +206,8 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, *, label: str | None =
         raise ValueError(f"{path.name}: the header repeats a column name: {channel_names}")
     return store_recording(dataset, rows.astype(np.float32), gaps=gaps, sensor=sensor,
                            channels=tuple(channel_names), units=units, rate_hz=rate_hz,
-                           dtype="float32", scale=1.0, label=label, source="import:csv",
-                           **extra)
+                           dtype="float32", scale=1.0, label=label, device=device,
+                           board=board, source="import:csv", **{**info, **(extra or {})})
 
 
 def _format_ms(t: np.ndarray) -> np.ndarray:

@@ -136,7 +136,7 @@ def _read_riff(data: bytes, name: str) -> dict:
             fmt = (tag, channels, rate, block, bits)
         elif cid == b"data":
             end = body + size
-            if size == 0xFFFFFFFF or size == 0 and len(data) > body:
+            if size == 0xFFFFFFFF:
                 end = len(data)  # a streaming writer that never filled in the size
             elif end > len(data):
                 truncated, end = True, len(data)

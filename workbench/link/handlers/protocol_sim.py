@@ -7,7 +7,8 @@ POSIX implementation, so everything above sees a real serial port. Closing
 the port stops the virtual board; its flash file stays.
 
 Options (query string): ``baud`` (default: the port's baudrate), ``mode``
-(``framed`` or ``line``), ``sensor`` (line mode), ``scenario``, ``replay``
+(``framed`` or ``line``), ``sensor`` and ``rate`` (line mode: e.g.
+``sensor=accel,gyro&rate=200``), ``scenario``, ``replay``
 (``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
 ``flip`` (fault rates per byte).
 """
@@ -26,7 +27,8 @@ import serial
 SIM_START_TIMEOUT = 30.0
 """Seconds to wait for the virtual board to announce its port."""
 
-_OPTIONS = {"baud", "mode", "sensor", "scenario", "replay", "seed", "flash", "drop", "flip"}
+_OPTIONS = {"baud", "mode", "sensor", "rate", "scenario", "replay", "seed", "flash", "drop",
+            "flip"}
 
 
 def sim_command(url: str, baudrate: int) -> list[str]:
