@@ -133,3 +133,20 @@ def test_recorder_takes_labelled_examples(sim_url, tmp_path):
     rec.disconnect()
     assert rec.status().state == "disconnected"
     assert sorted(m.label for m in Dataset(tmp_path / "ds")) == ["still", "wave"]
+
+
+def test_preview_shows_data_without_storing_it(sim_url, tmp_path):
+    from workbench.capture import Recorder
+
+    rec = Recorder(tmp_path / "ds")
+    rec.connect(sim_url())
+    seen = []
+    rec.on_block.append(seen.append)
+    rec.start_preview("accel")
+    time.sleep(0.8)
+    assert rec.previewing and sum(len(b) for b in seen) > 50
+    assert np.linalg.norm(np.concatenate(seen), axis=1).mean() == pytest.approx(1.0, abs=0.1)
+    rec.record("accel", "idle", seconds=0.5)  # a take ends the preview
+    assert not rec.previewing
+    rec.disconnect()
+    assert len(Dataset(tmp_path / "ds")) == 1

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import threading
+
 import numpy as np
 
 from ..data import Dataset, RecordingMeta
-from ..link import Device, open_device
+from ..link import Device, LinkError, open_device
 from ..link.messages import Capability, SensorDesc
 from .session import CaptureSession
 
@@ -56,6 +58,7 @@ class Recorder:
         self.on_block: list[Callable[[np.ndarray], None]] = []
         """Observers of every block of the current take (e.g. a live plot)."""
         self.message = ""
+        self._preview: tuple | None = None  # (stream, thread, stop event)
 
     # ------------------------------------------------------------ connection
     def connect(self, url: str, **kwargs) -> Device:
@@ -66,6 +69,7 @@ class Recorder:
         return self.device
 
     def disconnect(self) -> None:
+        self.stop_preview()
         if self.session is not None and self.session.running:
             self.stop()
         if self.device is not None:
@@ -101,6 +105,48 @@ class Recorder:
             raise ValueError("only a virtual board has scenarios; move the real one instead")
         return self.device.scenario(name).current
 
+    # ------------------------------------------------------------ preview
+    def start_preview(self, sensor: str | int = "accel", rate_hz: float | None = None) -> None:
+        """Stream a sensor to the observers without storing anything (to look before
+        recording). A take started later stops the preview first."""
+        if self.device is None:
+            raise RuntimeError("connect to a device first")
+        self.stop_preview()
+        dev = self.device
+        stream = dev.stream(sensor if dev.mode == "framed" else 0, rate_hz)
+        stream.__enter__()
+        stop = threading.Event()
+        scale = np.float32(stream.sensor.scale)
+
+        def pump() -> None:
+            while not stop.is_set():
+                try:
+                    block = stream.read(timeout=0.2)
+                except LinkError:
+                    return
+                if block is not None:
+                    self._forward(block.raw.astype(np.float32) * scale)
+
+        thread = threading.Thread(target=pump, daemon=True, name="capture preview")
+        thread.start()
+        self._preview = (stream, thread, stop)
+
+    def stop_preview(self) -> None:
+        if self._preview is None:
+            return
+        stream, thread, stop = self._preview
+        self._preview = None
+        stop.set()
+        try:
+            stream.stop()
+        except LinkError:
+            pass
+        thread.join(timeout=2)
+
+    @property
+    def previewing(self) -> bool:
+        return self._preview is not None
+
     # ------------------------------------------------------------ takes
     def start(self, sensor: str | int = "accel", label: str | None = None,
               rate_hz: float | None = None, seconds: float | None = None) -> CaptureSession:
@@ -109,6 +155,7 @@ class Recorder:
             raise RuntimeError("connect to a device first")
         if self.session is not None and self.session.running:
             raise RuntimeError("a take is already recording; stop it first")
+        self.stop_preview()
         session = CaptureSession(self.device, self.dataset, sensor, label=label or None,
                                  rate_hz=rate_hz, seconds=seconds)
         session.on_block.append(self._forward)

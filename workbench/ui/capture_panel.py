@@ -1,0 +1,188 @@
+"""The capture panel: pick a device and sensor, watch it live, record labelled takes.
+
+It drives a :class:`workbench.capture.Recorder` and shows its state; it holds no
+logic of its own. Everything it does, ``panel.recorder`` does headless::
+
+    panel = CapturePanel("my-dataset")          # connects to the default device
+    display(panel)
+    panel.recorder.record("accel", "wave", seconds=3)   # same as pressing Record
+
+Layout: device URL + Connect; sensor, label, length, Record/Stop; for a virtual
+board, its scenario; counters with a loss indicator; the live plot (a canvas
+widget fed binary buffers, see :class:`~workbench.ui.liveplot.LivePlot`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import ipywidgets as w
+
+from .. import default_device_url
+from ..capture import Recorder
+from ..data import Dataset
+from ..link import LinkError
+from .liveplot import LivePlot
+
+COUNTER_PERIOD_S = 0.25
+"""How often the counters refresh while recording or previewing."""
+LOSS_WARN = 0.0
+"""Any loss turns the indicator amber; above LOSS_BAD, red."""
+LOSS_BAD = 0.01
+
+
+class CapturePanel(w.VBox):
+    """A capture screen for one dataset. ``url=None`` uses the default device;
+    ``connect=False`` leaves connecting to the user."""
+
+    def __init__(self, dataset: Dataset | str, url: str | None = None, *,
+                 recorder: Recorder | None = None, connect: bool = True,
+                 window_s: float = 10.0) -> None:
+        self.recorder = recorder or Recorder(dataset)
+        self.window_s = window_s
+        self.plot: LivePlot | None = None
+        self.url = w.Text(value=url or default_device_url(), description="Device",
+                          layout=w.Layout(width="360px"))
+        self.connect_button = w.Button(description="Connect", icon="plug")
+        self.sensor = w.Dropdown(description="Sensor", options=[], layout=w.Layout(width="220px"))
+        self.label = w.Combobox(description="Label", placeholder="e.g. wave",
+                                options=tuple(self.recorder.dataset.labels), ensure_option=False,
+                                layout=w.Layout(width="220px"))
+        self.seconds = w.BoundedFloatText(value=0, min=0, max=3600, step=1,
+                                          description="Seconds",
+                                          tooltip="0 records until you press Stop",
+                                          layout=w.Layout(width="160px"))
+        self.record_button = w.ToggleButton(description="Record", icon="circle",
+                                            button_style="danger", disabled=True)
+        self.scenario = w.Dropdown(description="Scenario", options=[],
+                                   layout=w.Layout(width="220px", display="none"))
+        self.status = w.HTML()
+        self.counters = w.HTML()
+        self.plot_box = w.Box()
+        self._ticker: threading.Event | None = None
+        super().__init__([
+            w.HBox([self.url, self.connect_button]),
+            w.HBox([self.sensor, self.scenario]),
+            w.HBox([self.label, self.seconds, self.record_button]),
+            w.HBox([self.counters, self.status]),
+            self.plot_box,
+        ])
+        self.connect_button.on_click(lambda _: self.connect())
+        self.sensor.observe(lambda ch: self._sensor_changed(), names="value")
+        self.scenario.observe(self._scenario_changed, names="value")
+        self.record_button.observe(self._record_toggled, names="value")
+        self.recorder.on_block.append(self._push)
+        self._refresh()
+        if connect and self.recorder.device is None:
+            self.connect()
+
+    # ------------------------------------------------------------ actions
+    def connect(self) -> None:
+        """Connect to the URL in the box (what the Connect button does)."""
+        try:
+            self.recorder.connect(self.url.value.strip())
+        except LinkError as e:
+            self.status.value = f"<span style='color:#b00'>{e}</span>"
+            return
+        rec = self.recorder
+        with self.hold_trait_notifications():
+            self.sensor.options = [(f"{s.id} ({s.kind}, {s.rate_hz:g} Hz)", s.id)
+                                   for s in rec.sensors]
+            self.scenario.options = rec.scenarios
+            self.scenario.layout.display = "" if rec.is_virtual else "none"
+        self.record_button.disabled = not rec.sensors
+        self._sensor_changed()
+
+    def _selected_sensor(self):
+        rec = self.recorder
+        if not rec.sensors:
+            return None
+        return next((s for s in rec.sensors if s.id == self.sensor.value), rec.sensors[0])
+
+    def _sensor_changed(self) -> None:
+        desc = self._selected_sensor()
+        if desc is None or self.recorder.session and self.recorder.session.running:
+            return
+        rate = desc.rate_hz or self.recorder.device.line_rate_hz or 1.0
+        self.plot = LivePlot(list(desc.channels), rate_hz=rate, window_s=self.window_s,
+                             units=desc.units, title=f"{desc.id} ({desc.kind})")
+        self.plot_box.children = (self.plot,)
+        self.recorder.start_preview(desc.id if self.recorder.device.mode == "framed" else 0)
+        self._start_ticker()
+        self._refresh()
+
+    def _scenario_changed(self, change) -> None:
+        if change["new"]:
+            self.recorder.set_scenario(change["new"])
+
+    def _record_toggled(self, change) -> None:
+        rec = self.recorder
+        if change["new"]:
+            desc = self._selected_sensor()
+            seconds = self.seconds.value or None
+            try:
+                session = rec.start(desc.id if rec.device.mode == "framed" else 0,
+                                    self.label.value.strip() or None, seconds=seconds)
+            except (RuntimeError, LinkError) as e:
+                self.status.value = f"<span style='color:#b00'>{e}</span>"
+                self.record_button.value = False
+                return
+            self.record_button.description, self.record_button.icon = "Stop", "stop"
+            if seconds:
+                threading.Thread(target=self._finish_when_done, args=(session,),
+                                 daemon=True).start()
+        else:
+            if rec.session is not None and rec.session.running:
+                rec.stop()
+            self._after_take()
+
+    def _finish_when_done(self, session) -> None:
+        try:
+            session.wait()
+        except Exception:  # noqa: BLE001 - shown by status()
+            pass
+        if session is self.recorder.session and self.record_button.value:
+            self.record_button.value = False  # runs _record_toggled -> _after_take
+
+    def _after_take(self) -> None:
+        self.record_button.description, self.record_button.icon = "Record", "circle"
+        self.label.options = tuple(self.recorder.dataset.labels)
+        if self.recorder.device is not None:
+            self._sensor_changed()  # back to preview
+        self._refresh()
+
+    def _push(self, block) -> None:
+        plot = self.plot
+        if plot is not None:
+            plot.push(block)
+
+    # ------------------------------------------------------------ display
+    def _start_ticker(self) -> None:
+        if self._ticker is not None:
+            return
+        stop = self._ticker = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(COUNTER_PERIOD_S):
+                self._refresh()
+
+        threading.Thread(target=tick, daemon=True, name="capture panel counters").start()
+
+    def _refresh(self) -> None:
+        st = self.recorder.status()
+        colour = "#2a2" if st.loss_ratio <= LOSS_WARN else (
+            "#d80" if st.loss_ratio <= LOSS_BAD else "#c00")
+        dot = f"<span style='color:{colour};font-size:1.3em'>&#9679;</span>"
+        what = {"recording": "recording", "ready": "last take", "disconnected": "not connected"}
+        self.counters.value = (
+            f"{dot} <b>{what[st.state]}</b>: {st.samples:,} samples, {st.seconds:.1f} s, "
+            f"<b>{st.lost:,} lost</b> ({st.loss_ratio:.1%}) &middot; {st.takes} takes")
+        self.status.value = f"<i>{st.message}</i>"
+
+    def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.set()
+        if self._push in self.recorder.on_block:
+            self.recorder.on_block.remove(self._push)
+        self.recorder.disconnect()
+        super().close()
