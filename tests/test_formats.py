@@ -290,7 +290,8 @@ def test_bad_wav_files_are_refused_and_store_nothing(ds, tmp_path):
     with pytest.raises(ValueError, match="not a WAV"):
         import_wav(ds, text)
     fmt = struct.pack("<HHIIHH", 0x0011, 1, 8000, 4055, 256, 4)  # IMA ADPCM
-    riff = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 4) + b"abcd"
+    riff = (b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", 4) + b"abcd")
     adpcm = tmp_path / "adpcm.wav"
     adpcm.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
     with pytest.raises(ValueError, match="unsupported WAV encoding: IMA ADPCM"):
@@ -361,6 +362,9 @@ def test_known_good_signed_sample_is_accepted():
     # JavaScript's JSON.stringify layout (no spaces), as the Node.js tools write it
     compact = reference_signed(dumps=lambda m: json.dumps(m, separators=(",", ":")))
     assert from_edge_impulse(compact, hmac_key=HMAC_KEY)[1].shape == (4, 3)
+    # a file pretty-printed after signing still verifies (same content, reference encoding)
+    pretty = json.dumps(json.loads(data), indent=2).encode()
+    assert pretty != data and from_edge_impulse(pretty, hmac_key=HMAC_KEY)[1].shape == (4, 3)
     # the key may also be given as bytes
     assert from_edge_impulse(data, hmac_key=HMAC_KEY.encode())[1].shape == (4, 3)
 

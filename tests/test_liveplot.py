@@ -50,14 +50,41 @@ class FakeClock:
         return self.now
 
 
+class FakeTimers:
+    """Stands in for threading.Timer: keeps what was scheduled until the test fires it."""
+
+    def __init__(self):
+        self.pending: list[FakeTimers.Timer] = []
+
+    class Timer:
+        def __init__(self, owner, delay, fn):
+            self.owner, self.delay, self.fn, self.daemon = owner, delay, fn, False
+
+        def start(self):
+            self.owner.pending.append(self)
+
+        def cancel(self):
+            if self in self.owner.pending:
+                self.owner.pending.remove(self)
+
+    def __call__(self, delay, fn):
+        return FakeTimers.Timer(self, delay, fn)
+
+    def fire(self):
+        due, self.pending = self.pending, []
+        for t in due:
+            t.fn()
+
+
 @pytest.fixture
 def clock():
     return FakeClock()
 
 
-def make(clock, channels=("ax", "ay", "az"), rate_hz=100.0, **kw):
+def make(clock, channels=("ax", "ay", "az"), rate_hz=100.0, timers=None, **kw):
     rec = RecordingComm()
-    plot = LivePlot(list(channels), rate_hz=rate_hz, clock=clock, comm=rec, **kw)
+    timer = {} if clock is time.monotonic else {"timer": timers or FakeTimers()}
+    plot = LivePlot(list(channels), rate_hz=rate_hz, clock=clock, comm=rec, **timer, **kw)
     rec.published.clear()
     return plot, rec
 
@@ -117,6 +144,28 @@ def test_pushes_faster_than_max_fps_are_coalesced(clock):
     assert c["x0"] == 1 and c["n"] == 6
     np.testing.assert_array_equal(points(c, bufs)[:, 0], [1, 2, 3, 4, 5, 6])
     plot.close()
+
+
+def test_held_back_samples_go_when_the_timer_fires_and_the_rate_holds(clock):
+    timers = FakeTimers()
+    plot, rec = make(clock, max_fps=50.0, timers=timers)
+    plot.push(np.zeros((1, 3)))
+    clock.now += 0.004
+    plot.push(np.ones((1, 3)))
+    (timer,) = timers.pending
+    assert timer.daemon and timer.delay == pytest.approx(0.016)
+    clock.now += 0.019                # the timer fires 3 ms late...
+    timers.fire()
+    assert rec.custom()[-1][0]["x0"] == 1
+    clock.now += 0.018                # ...and the next send is not pushed back by those 3 ms
+    plot.push(np.ones((1, 3)))
+    assert rec.custom()[-1][0]["x0"] == 2 and not timers.pending
+    # a steady stream pushed every 2 ms for 1 s gives max_fps messages, no more, no fewer
+    start = len(rec.custom())
+    for _ in range(500):
+        clock.now += 0.002
+        plot.push(np.ones((1, 3)))
+    assert len(rec.custom()) - start in (49, 50, 51)
 
 
 def test_a_held_back_push_is_sent_by_the_timer_without_another_push():

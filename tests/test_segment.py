@@ -226,3 +226,23 @@ def test_spoken_phrase_is_found_in_silence(name, dither):
     assert 1 <= len(words) <= 3
     assert all(truth[0] - 0.15 * rate <= r.start and r.end <= truth[1] + 0.15 * rate
                for r in words)
+
+
+def test_a_posture_change_between_gestures_is_not_an_event():
+    """Gravity moves from z to x between two bursts (the board put down another way)."""
+    from workbench.data.segment import propose_regions
+
+    rate = 100.0
+    rng = np.random.default_rng(4)
+    t = np.arange(int(12 * rate)) / rate
+    x = np.zeros((len(t), 3))
+    x[:, 2] = np.where(t < 6, 1.0, 0.0)
+    x[:, 0] = np.where(t < 6, 0.0, 1.0)
+    for start in (2.0, 8.0):  # two 1.5 s waves at 3 Hz
+        on = (t >= start) & (t < start + 1.5)
+        x[on, 1] += 0.8 * np.sin(2 * np.pi * 3 * t[on])
+    x += rng.normal(0, 0.01, x.shape)
+    regions = propose_regions(x, rate)
+    assert len(regions) == 2
+    for r, start in zip(regions, (2.0, 8.0)):
+        assert abs(r.start / rate - start) < 0.3 and abs(r.end / rate - start - 1.5) < 0.3

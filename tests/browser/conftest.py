@@ -17,6 +17,7 @@ Chromium, Playwright, JupyterLab, Voila or anywidget is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,6 +35,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: Seconds to wait for a server to answer after it is started.
 SERVER_START_TIMEOUT_S = 90.0
+#: Seconds to wait for every code cell to be queued after Run All Cells, and how often to try.
+RUN_ALL_CHECK_S = 15.0
+RUN_ALL_ATTEMPTS = 3
 #: Seconds to wait for a server to exit after SIGTERM before it is killed.
 SERVER_STOP_TIMEOUT_S = 15.0
 
@@ -122,6 +126,7 @@ def start_server(args: list[str], root: Path, port: int, name: str, ready_path: 
     ``ready_path``: an HTTP path that must answer 200; None waits for the TCP port only
     (Voila runs the notebook on every GET of its page, so it is not polled).
     """
+    root.mkdir(parents=True, exist_ok=True)
     log = root / f"{name}.log"
     out = open(log, "wb")
     proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT,
@@ -152,16 +157,32 @@ class LabServer(Server):
     """JupyterLab, with helpers to open a notebook and run it through the UI."""
 
     def open_and_run(self, page, notebook: str, timeout_ms: float = 60_000) -> None:
-        """Open ``notebook`` (relative to the server's root) in a fresh workspace, wait for
-        its kernel, then Run > Run All Cells from the menu bar, as a person would."""
-        page.goto(f"{self.url}/lab/tree/{notebook}?reset", timeout=timeout_ms)
+        """Open ``notebook`` (relative to the server's root), wait for its kernel, then
+        Run > Run All Cells from the menu bar, as a person would.
+
+        Returns once every code cell has been queued (its prompt is ``[*]:`` or ``[n]:``). On
+        a loaded machine JupyterLab sometimes drops the first menu click (the Run menu is
+        not ready yet): the menu is then used again, up to RUN_ALL_ATTEMPTS times."""
+        page.goto(f"{self.url}/lab/tree/{notebook}", timeout=timeout_ms)
         page.locator(".jp-Notebook").first.wait_for(timeout=timeout_ms)
         # the kernel indicator reads "Idle" once the kernel has started
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
             timeout=timeout_ms)
-        page.locator(".jp-Notebook .jp-Cell").first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        for attempt in range(RUN_ALL_ATTEMPTS):
+            page.locator(".jp-Notebook .jp-Cell").first.click()
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            try:
+                page.wait_for_function(
+                    """() => {
+                      const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+                      return p.length > 0 && p.every((e) => !/^\\[\\s*\\]:?$/.test(e.textContent.trim()));
+                    }""", timeout=RUN_ALL_CHECK_S * 1000)
+                return
+            except Exception:  # playwright's TimeoutError: some cell was never queued
+                page.keyboard.press("Escape")
+                if attempt == RUN_ALL_ATTEMPTS - 1:
+                    raise
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +191,16 @@ def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     notebooks = root / "notebooks"
     notebooks.mkdir()
+    # what `jupyter labextension disable` writes: no "official Jupyter news?" toast over the page
+    labconfig = root / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port = free_port()
     base = start_server(
         ["-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
-         f"--notebook-dir={notebooks}", "--LabApp.news_url=None",
+         f"--notebook-dir={notebooks}",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         root, port, "jupyterlab", ready_path="/api/status")
     server = LabServer(base.proc, base.url, base.log, notebooks)

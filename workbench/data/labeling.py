@@ -157,7 +157,7 @@ class LabelEditor:
 
     @property
     def labels(self) -> list[str]:
-        """Labels to offer: those given, the dataset's, then ones added here, in first-seen order."""
+        """Labels to offer: those given, the dataset's, then ones added here (first seen first)."""
         for lab in sorted(self.dataset.labels):
             self._remember(lab)
         return list(self._labels)

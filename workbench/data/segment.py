@@ -50,8 +50,11 @@ from workbench.data.store import Region
 __all__ = ["SegmentResult", "segment_energy", "propose_regions", "energy_curve",
            "auto_threshold", "BASELINE_AUTO_S", "SPREAD_FLOOR"]
 
-BASELINE_AUTO_S = 3.0
-"""Span (seconds) of the running median that ``baseline="auto"`` subtracts."""
+BASELINE_AUTO_S = 1.0
+"""Span (seconds) of the running median that ``baseline="auto"`` subtracts. Short
+enough that a posture change (a board put down another way, gravity moving to
+another axis) is followed within a second instead of counting as an event; long
+enough that a gesture's own oscillation (1 Hz and faster) is not."""
 SPREAD_FLOOR = 0.01
 """The automatic threshold's spread is at least this fraction of (99th percentile - floor)."""
 _MAD_TO_SIGMA = 1.4826

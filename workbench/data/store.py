@@ -317,6 +317,14 @@ class Dataset:
                                  if meta.rate_hz else f"recording {meta.id} was interrupted")
         return meta
 
+    def refresh(self) -> list[str]:
+        """Re-read the folder (changes made by another program or Dataset object).
+
+        Returns the problems found (also kept in ``problems``)."""
+        self.problems = []
+        self._scan()
+        return self.problems
+
     def __len__(self) -> int:
         return len(self._metas)
 

@@ -9,7 +9,7 @@ headless (and :meth:`Labeler.handle` takes the browser's messages in tests).
 Usage::
 
     from workbench.data import Dataset
-    from workbench.ui import Labeler
+    from workbench.ui.labeler import Labeler   # (workbench.ui.Labeler once ui/__init__ lists it)
 
     lab = Labeler(Dataset("data/gestures"))
     lab                                  # drag on the timeline, press 1..9, ctrl+z
@@ -182,7 +182,7 @@ class Labeler(anywidget.AnyWidget):
         self.on_msg(self._on_front_msg)
         first = rec_id or next((m.id for m in dataset.recordings()), "")
         if first:
-            self.open(first)
+            self.open_recording(first)
         else:
             self._sync()
 
@@ -195,7 +195,7 @@ class Labeler(anywidget.AnyWidget):
             raise LabelingError(f"the dataset at {self.dataset.root} has no recordings yet")
         return self._editors[self.rec_id]
 
-    def open(self, rec_id: str) -> LabelEditor:
+    def open_recording(self, rec_id: str) -> LabelEditor:
         """Show recording ``rec_id`` (KeyError if the dataset has none of that id).
         Setting ``labeler.rec_id`` does the same."""
         if rec_id not in self.dataset:
@@ -343,7 +343,7 @@ class Labeler(anywidget.AnyWidget):
             self.width_px = int(min(max(width, MIN_WIDTH_PX), MAX_WIDTH_PX))
             self._show()
         elif kind == "open":
-            self.open(msg["rec_id"])
+            self.open_recording(msg["rec_id"])
         elif kind == "select":
             self.select(msg["start"], msg["end"])
         elif kind == "click":
@@ -384,11 +384,12 @@ class Labeler(anywidget.AnyWidget):
         recs = [{"id": m.id, "label": m.label, "seconds": round(m.duration_s, 3),
                  "regions": len(m.regions)} for m in self.dataset.recordings()]
         ed = self._editors.get(self.rec_id)
-        with self.hold_sync():
+        with self.hold_sync():  # labels and colours first: observers of the rest see them
+            self.labels = ed.labels if ed is not None else sorted(self.dataset.labels)
+            self.colors = label_colors(self.labels)
             self.recordings = recs
             if ed is None:
                 self.info, self.regions, self.selection, self.proposals = {}, [], [], []
-                self.labels = sorted(self.dataset.labels)
                 self.shortcuts, self.can_undo, self.can_redo = {}, False, False
                 self.threshold = None
             else:
@@ -398,7 +399,6 @@ class Labeler(anywidget.AnyWidget):
                              "label": m.label, "duration_s": m.duration_s}
                 self.regions = _region_dicts(m.regions)
                 self.selection = list(ed.selection) if ed.selection else []
-                self.labels = ed.labels
                 self.shortcuts = ed.shortcuts
                 self.proposals = [{"start": r.start, "end": r.end} for r in ed.proposals]
                 self.can_undo, self.can_redo = ed.can_undo, ed.can_redo
@@ -407,7 +407,6 @@ class Labeler(anywidget.AnyWidget):
                 if seg is not None:
                     peak = float(seg.energy.max()) if seg.energy.size else 0.0
                     self.threshold_max = max(peak * 1.1, seg.threshold * 1.2, 1e-9)
-            self.colors = label_colors(self.labels)
 
     def _next_seq(self) -> int:
         self._seq += 1

@@ -28,6 +28,7 @@ const STATS_INTERVAL_MS = 500;   // how often fps and lag go back to Python
 const HEIGHT_PX = 320;           // CSS height of the canvas
 const MARGIN = { left: 64, right: 14, top: 28, bottom: 38 };
 const FONT_PX = 12;
+const TRACE_WIDTH_PX = 1;
 const AUTOSCALE_PAD = 0.08;      // fraction of the data span added above and below
 const AUTOSCALE_SHRINK = 0.4;    // refit when the data fills less than this of the axis
 
@@ -104,7 +105,7 @@ function median(values) {
 function render({ model, el }) {
   el.classList.add("wb-liveplot");
   const root = document.createElement("div");
-  root.style.cssText = "display:flex;flex-direction:column;width:100%;min-width:240px;" +
+  root.style.cssText = "contain:content;display:flex;flex-direction:column;width:100%;min-width:240px;" +
     "font-family:var(--jp-ui-font-family, sans-serif);color:var(--jp-ui-font-color1, #222);";
   const header = document.createElement("div");
   header.style.cssText = "display:flex;align-items:center;gap:8px;min-height:24px;";
@@ -131,7 +132,7 @@ function render({ model, el }) {
   let cssW = 0, cssH = HEIGHT_PX, dpr = 1;
   let yLo = NaN, yHi = NaN;          // autoscaled range, kept until the data leaves it
   let pending = [];                  // [sent_ms, pushed_ms] of messages not drawn yet
-  let lags = [], ages = [], frames = 0, totalFrames = 0, messages = 0;
+  let lags = [], ages = [], frames = 0, totalFrames = 0, messages = 0, drawMs = 0, draws = 0;
   let statsStart = performance.now();
 
   function syncHeader() {
@@ -167,6 +168,7 @@ function render({ model, el }) {
     dpr = window.devicePixelRatio || 1;
     cssW = Math.max(1, Math.round(rect.width));
     cssH = Math.max(1, Math.round(rect.height));
+    theme = null;
     const w = Math.round(cssW * dpr), h = Math.round(cssH * dpr);
     if (canvas.width !== w || canvas.height !== h) {
       canvas.width = w;
@@ -192,12 +194,23 @@ function render({ model, el }) {
     return [yLo, yHi];
   }
 
-  function draw() {
+  // theme colours from JupyterLab's CSS variables, read on resize and now and then, not per frame
+  // (getComputedStyle forces a style recalculation of the page when anything changed)
+  let theme = null;
+  function readTheme() {
     const style = getComputedStyle(el);
-    const fg = style.getPropertyValue("--jp-ui-font-color1").trim() || "#222";
-    const grid = style.getPropertyValue("--jp-border-color2").trim() || "#e0e0e0";
-    const bg = style.getPropertyValue("--jp-layout-color0").trim() || "#fff";
-    const font = `${FONT_PX}px ${style.getPropertyValue("--jp-ui-font-family").trim() || "sans-serif"}`;
+    const v = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+    theme = {
+      fg: v("--jp-ui-font-color1", "#222"),
+      grid: v("--jp-border-color2", "#e0e0e0"),
+      bg: v("--jp-layout-color0", "#fff"),
+      font: `${FONT_PX}px ${v("--jp-ui-font-family", "sans-serif")}`,
+    };
+  }
+
+  function draw() {
+    if (!theme) readTheme();
+    const { fg, grid, bg, font } = theme;
     const names = model.get("channels") || [];
     const rate = model.get("rate_hz") || 1;
     const windowS = model.get("window_s") || 1;
@@ -278,8 +291,9 @@ function render({ model, el }) {
       ctx.beginPath();
       ctx.rect(px0, py0, pw, ph);
       ctx.clip();
-      ctx.lineWidth = 1.25;
-      ctx.lineJoin = "round";
+      // 1 px strokes take Skia's hairline path: without a GPU, a 1.25 px stroke of 6 x 2000
+      // points costs ~40 ms of raster per frame, a 1 px one a few ms
+      ctx.lineWidth = TRACE_WIDTH_PX / dpr;
       for (let c = 0; c < nch; c++) {
         ctx.strokeStyle = COLORS[c % COLORS.length];
         ctx.beginPath();
@@ -327,7 +341,10 @@ function render({ model, el }) {
     raf = requestAnimationFrame(frame);
     if (!dirty || cssW <= 1) return;
     dirty = false;
+    const t0 = performance.now();
     draw();
+    drawMs += performance.now() - t0;
+    draws++;
     if (!pending.length) return;  // a redraw without new data is not counted
     const now = Date.now();
     const frameLags = [], frameAges = [];
@@ -346,6 +363,7 @@ function render({ model, el }) {
 
   function report() {
     const now = performance.now();
+    theme = null;  // pick up a theme change within a report interval
     const fps = frames * 1000 / Math.max(1, now - statsStart);
     const lag = lags.length ? median(lags) : null;
     const lagMax = lags.length ? Math.max(...lags) : null;
@@ -358,6 +376,10 @@ function render({ model, el }) {
     el.dataset.lagMsMax = lagMax === null ? "" : lagMax.toFixed(1);
     el.dataset.frames = String(totalFrames);
     el.dataset.messages = String(messages);
+    el.dataset.points = String(ring ? ring.len : 0);  // points held per trace
+    el.dataset.drawMs = draws ? (drawMs / draws).toFixed(2) : "";  // mean time in draw()
+    drawMs = 0;
+    draws = 0;
     statusEl.textContent = `${fps.toFixed(0)} fps` + (lag === null ? "" : ` · lag ${lag.toFixed(0)} ms`);
     model.set("fps", fps);
     model.set("lag_ms", lag);

@@ -144,17 +144,21 @@ class LivePlot(anywidget.AnyWidget):
     def __init__(self, channels: Sequence[str], rate_hz: float, window_s: float = 10.0,
                  units: str = "", y_range: tuple[float, float] | None = None, title: str = "",
                  max_points: int = 2000, *, max_fps: float = DEFAULT_MAX_FPS,
-                 clock: Callable[[], float] = time.monotonic, **kwargs) -> None:
-        """``clock`` (seconds, monotonic) paces the sends; tests pass a fake one."""
+                 clock: Callable[[], float] = time.monotonic,
+                 timer: Callable[[float, Callable[[], None]], threading.Timer] = threading.Timer,
+                 **kwargs) -> None:
+        """``clock`` (seconds, monotonic) paces the sends and ``timer(delay, fn)`` (a
+        :class:`threading.Timer` by default) sends what was held back; tests pass fakes."""
         self._lock = threading.RLock()
         self._clock = clock
+        self._make_timer = timer
         self._timer: threading.Timer | None = None
         self._seq = 0
         self._ring = np.zeros((0, 0), np.float32)
         self._total = 0            # samples pushed since the start or the last clear
         self._first = 0            # sample index of the oldest sample kept (after a rebuild)
         self._sent = 0             # sample index up to which the browser has been sent data
-        self._last_send = -math.inf
+        self._next_send = -math.inf  # clock time from which the next message may go
         self._pending_since_ms: float | None = None
         self._last_push_ms = 0.0
         self._need_snapshot = True
@@ -223,6 +227,11 @@ class LivePlot(anywidget.AnyWidget):
     def samples_pushed(self) -> int:
         """Samples pushed since the start (or the last :meth:`clear`)."""
         return self._total
+
+    @property
+    def messages_sent(self) -> int:
+        """Messages sent to the browser so far (data, snapshots and clears)."""
+        return self._seq
 
     @property
     def values(self) -> np.ndarray:
@@ -363,12 +372,12 @@ class LivePlot(anywidget.AnyWidget):
     def _maybe_send(self) -> None:
         if self.paused:
             return
-        wait = self._last_send + 1.0 / self.max_fps - self._clock()
+        wait = self._next_send - self._clock()
         if wait <= 0:
             self._cancel_timer()
             self._send_pending()
         elif self._timer is None:  # coalesce: one deferred send picks up everything pending
-            self._timer = threading.Timer(wait, self._on_timer)
+            self._timer = self._make_timer(wait, self._on_timer)
             self._timer.daemon = True
             self._timer.start()
 
@@ -403,7 +412,12 @@ class LivePlot(anywidget.AnyWidget):
         self.send(msg, buffers=[np.ascontiguousarray(points, np.float32).tobytes()])
         self._sent = end
         self._need_snapshot = False
-        self._last_send = self._clock()
+        # pace on a grid of 1/max_fps: a deferred send that fired a little late (timer latency)
+        # does not delay the next one too, so the rate stays at max_fps; after a pause in the
+        # stream, or a forced send, the grid restarts from now
+        now, period = self._clock(), 1.0 / self.max_fps
+        late = now - self._next_send
+        self._next_send = (self._next_send if 0 <= late < period else now) + period
         # samples left in a partial bucket came with the latest push at the earliest
         self._pending_since_ms = None if end == total else self._last_push_ms
 

@@ -88,7 +88,8 @@ def thumbnail_svg(values: np.ndarray, *, title: str = "", subtitle: str = "",
     finite = points[np.isfinite(points)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     span = (hi - lo) or 1.0
-    xs = (np.arange(len(points)) * (bucket / 2 if bucket > 1 else 1.0)) / max(n - 1, 1) * (width - 2) + 1
+    at = np.arange(len(points)) * (bucket / 2 if bucket > 1 else 1.0)  # sample index
+    xs = at / max(n - 1, 1) * (width - 2) + 1
     for c in range(x.shape[1]):
         ys = head + plot_h - 3 - (points[:, c] - lo) / span * (plot_h - 6)
         ok = np.isfinite(ys)
@@ -161,13 +162,14 @@ class DatasetOverview(widgets.VBox):
         self._envelopes: dict[tuple[str, int], np.ndarray] = {}
         self._cards: dict[tuple, widgets.Widget] = {}
         self.header = widgets.HTML()
-        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap",
-                                                      gap="8px"))
+        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap"))
         self.more = widgets.HTML()
         super().__init__([self.header, self.grid, self.more], **kwargs)
         self.add_class("wb-overview")
+        self._shown: tuple | None = None
         if labeler is not None:
-            labeler.observe(lambda _change: self.refresh(), names=["recordings", "regions"])
+            labeler.observe(lambda _change: self.refresh(force=False),
+                            names=["recordings", "regions", "colors"])
         self.refresh()
 
     @property
@@ -175,11 +177,16 @@ class DatasetOverview(widgets.VBox):
         labels = self.labeler.labels if self.labeler is not None else sorted(self.dataset.labels)
         return label_colors(list(labels))
 
-    def refresh(self) -> None:
-        """Re-read the dataset and redraw (thumbnails whose recording did not change are kept)."""
+    def refresh(self, force: bool = True) -> None:
+        """Re-read the dataset and redraw (thumbnails whose recording did not change are
+        kept). ``force=False`` skips the redraw when nothing shown has changed."""
         colors = self.colors
-        summary = summarize(self.dataset)
         metas = self.dataset.recordings()
+        shown = (tuple(metas), tuple(colors.items()))
+        if not force and shown == self._shown:
+            return
+        self._shown = shown
+        summary = summarize(self.dataset)
         shown = metas[: self.max_thumbnails]
         cards = {}
         for meta in shown:
@@ -199,11 +206,11 @@ class DatasetOverview(widgets.VBox):
         meta = self.dataset.meta(rec_id)
         return self._svg(meta, self.colors)
 
-    def open(self, rec_id: str) -> None:
+    def open_recording(self, rec_id: str) -> None:
         """Open ``rec_id`` in the linked labeler (what a thumbnail's button does)."""
         if self.labeler is None:
             raise RuntimeError("no Labeler is linked: DatasetOverview(ds, labeler=Labeler(ds))")
-        self.labeler.open(rec_id)
+        self.labeler.open_recording(rec_id)
 
     def _svg(self, meta, colors) -> str:
         key = (meta.id, meta.samples)
@@ -211,7 +218,8 @@ class DatasetOverview(widgets.VBox):
             self._envelopes[key] = envelope(self.dataset.load(meta.id).values, THUMB_W)[0]
         label = meta.label or ", ".join(sorted({r.label for r in meta.regions})) or "no label"
         sub = f"{label} · {meta.duration_s:.1f} s"
-        sub += f" · {len(meta.regions)} regions" if meta.regions else ""
+        count = len(meta.regions)
+        sub += f" · {count} region{'s' if count > 1 else ''}" if count else ""
         sub += " · interrupted" if meta.interrupted else ""
         sub += f" · {meta.lost} lost" if meta.lost else ""
         return thumbnail_svg(self._envelopes[key], title=meta.id, subtitle=sub,
@@ -219,9 +227,10 @@ class DatasetOverview(widgets.VBox):
 
     def _card(self, meta, colors) -> widgets.Widget:
         svg = widgets.HTML(self._svg(meta, colors))
+        layout = widgets.Layout(margin="0 10px 10px 0")
         if self.labeler is None:
-            return widgets.VBox([svg])
+            return widgets.VBox([svg], layout=layout)
         button = widgets.Button(description="Label", tooltip=f"open {meta.id} in the labeler",
                                 icon="tag", layout=widgets.Layout(width="90px"))
-        button.on_click(lambda _b, rec_id=meta.id: self.open(rec_id))
-        return widgets.VBox([svg, button])
+        button.on_click(lambda _b, rec_id=meta.id: self.open_recording(rec_id))
+        return widgets.VBox([svg, button], layout=layout)
