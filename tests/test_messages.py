@@ -138,6 +138,10 @@ def f32_rounded(value):
         return f32(value)
     if isinstance(value, tuple):
         return tuple(f32_rounded(v) for v in value)
+    if isinstance(value, m.SensorDesc):  # its floats come back as the shortest decimal
+        return dataclasses.replace(value, scale=m._f32_tidy(value.scale),
+                                   rate_hz=m._f32_tidy(value.rate_hz),
+                                   rates_hz=tuple(m._f32_tidy(r) for r in value.rates_hz))
     if dataclasses.is_dataclass(value):
         return dataclasses.replace(value, **{f.name: f32_rounded(getattr(value, f.name))
                                              for f in dataclasses.fields(value)})
@@ -253,7 +257,9 @@ def test_f32_fields_keep_the_float32_rounded_value(value):
     assert (back.drop_rate, back.flip_rate) == (rounded, -rounded)
     desc = m.SensorDesc(0, "s", "k", ("a",), "u", DType.INT8, value, value, (value,))
     got = m.SensorList.decode(m.SensorList((desc,)).encode()).sensors[0]
-    assert (got.scale, got.rate_hz, got.rates_hz) == (rounded, rounded, (rounded,))
+    # sensor floats read back as the shortest decimal of the same binary32 (0.000122)
+    assert (f32(got.scale), f32(got.rate_hz), f32(got.rates_hz[0])) == (rounded,) * 3
+    assert len(repr(got.scale)) <= len(repr(rounded))
     tensor = m.Tensor(DType.INT8, (1,), b"\x00", value, 0)
     assert m.Result.decode(m.Result(0, 0, 0, (tensor,)).encode()).outputs[0].scale == rounded
 
