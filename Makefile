@@ -25,6 +25,8 @@ test: $(STAMP)
 ## Benchmarks; figures go to bench/RESULTS.md by hand, with the command.
 bench: $(STAMP)
 	$(PY) bench/link.py
+	$(PY) bench/capture.py
+	$(PY) bench/liveplot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

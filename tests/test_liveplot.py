@@ -252,7 +252,7 @@ def test_push_rejects_wrong_shapes_and_types(clock):
 @pytest.mark.parametrize("name,value", [
     ("channels", []), ("channels", ["a", "a"]), ("rate_hz", 0.0), ("rate_hz", float("nan")),
     ("window_s", -1.0), ("max_points", 4), ("y_range", (1.0, 1.0)), ("y_range", (2.0, 1.0)),
-    ("max_fps", 0.0),
+    ("max_fps", 0.0), ("window_s", 1e9),
 ])
 def test_invalid_traits_are_refused(clock, name, value):
     plot, _ = make(clock)
@@ -360,3 +360,17 @@ def test_push_is_thread_safe(clock):
     assert sent == 4 * 200 * 7            # every sample went out exactly once
     for a, b in zip(msgs, msgs[1:]):      # contiguous, in order
         assert b["x0"] == a["x0"] + a["n"] * a["dx"]
+
+
+def test_the_es_module_parses(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import workbench.ui.liveplot as module
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    js = tmp_path / "liveplot.mjs"  # .mjs: parsed as an ES module
+    js.write_text(Path(module.__file__).with_name("liveplot.js").read_text())
+    subprocess.run([node, "--check", str(js)], check=True)

@@ -3,11 +3,13 @@
 Everything here is real: the servers are started as subprocesses of this Python
 (``python -m jupyter lab``, ``python -m voila``) with their Jupyter directories in a
 temporary folder, and Chromium is Debian's ``/usr/bin/chromium`` driven through
-Playwright's sync API (never ``playwright install``: no browser is downloaded).
+Playwright's sync API (never ``playwright install``: no browser is downloaded;
+``WORKBENCH_CHROMIUM`` names another Chromium binary).
 
 Fixtures:
 
-* ``lab_server``  (module): a JupyterLab serving ``lab_server.root``; ``.url``, ``.open(page, nb)``.
+* ``lab_server`` (module): a JupyterLab serving the folder ``lab_server.root`` at ``.url``;
+  ``lab_server.open_and_run(page, "x.ipynb")`` opens a notebook and runs all its cells.
 * ``voila_server`` (function): ``voila_server(notebook_path)`` -> the dashboard's URL.
 * ``browser`` (session) and ``page`` (function, a fresh context: no cookies, no storage).
 
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,23 @@ SERVER_STOP_TIMEOUT_S = 15.0
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives a real headless Chromium (slow, seconds each)")
+    _hand_back_the_conftest_name(config)
+
+
+def _hand_back_the_conftest_name(config) -> None:
+    """``from conftest import start_sim`` in tests/test_*.py means tests/conftest.py.
+
+    With pytest's default (prepend) import mode every conftest.py is imported as the
+    module ``conftest``, the last one loaded taking the name in sys.modules; this one is
+    loaded before tests/test_*.py are imported (``browser`` sorts first), so once it is
+    registered (pytest calls this hook then) it gives the name back to tests/conftest.py.
+    """
+    parent = Path(__file__).resolve().parents[1] / "conftest.py"
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if path and Path(path).resolve() == parent:
+            sys.modules["conftest"] = plugin
+            return
 
 
 def _missing() -> str | None:
@@ -97,7 +116,6 @@ class Server:
     url: str
     log: Path
     root: Path
-    extra: dict = field(default_factory=dict)
 
     def log_text(self) -> str:
         try:

@@ -15,13 +15,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .capture_panel import CapturePanel
+    from .labeler import Labeler
     from .liveplot import LivePlot
+    from .overview import DatasetOverview
 
-__all__ = ["LivePlot"]
+__all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview"]
 
 # public name -> submodule that defines it
 _LAZY = {
     "LivePlot": ".liveplot",
+    "CapturePanel": ".capture_panel",
+    "Labeler": ".labeler",
+    "DatasetOverview": ".overview",
 }
 
 

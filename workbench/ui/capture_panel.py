@@ -44,7 +44,7 @@ class CapturePanel(w.VBox):
         self.url = w.Text(value=url or default_device_url(), description="Device",
                           layout=w.Layout(width="360px"))
         self.connect_button = w.Button(description="Connect", icon="plug")
-        self.sensor = w.Dropdown(description="Sensor", options=[], layout=w.Layout(width="220px"))
+        self.sensor = w.Dropdown(description="Sensor", options=[], layout=w.Layout(width="320px"))
         self.label = w.Combobox(description="Label", placeholder="e.g. wave",
                                 options=tuple(self.recorder.dataset.labels), ensure_option=False,
                                 layout=w.Layout(width="220px"))
@@ -58,7 +58,7 @@ class CapturePanel(w.VBox):
                                    layout=w.Layout(width="220px", display="none"))
         self.status = w.HTML()
         self.counters = w.HTML()
-        self.plot_box = w.Box()
+        self.plot_box = w.Box(layout=w.Layout(width="100%", max_width="960px"))
         self._ticker: threading.Event | None = None
         super().__init__([
             w.HBox([self.url, self.connect_button]),
@@ -85,13 +85,19 @@ class CapturePanel(w.VBox):
             self.status.value = f"<span style='color:#b00'>{e}</span>"
             return
         rec = self.recorder
-        with self.hold_trait_notifications():
-            self.sensor.options = [(f"{s.id} ({s.kind}, {s.rate_hz:g} Hz)", s.id)
-                                   for s in rec.sensors]
-            self.scenario.options = rec.scenarios
-            self.scenario.layout.display = "" if rec.is_virtual else "none"
+        self.scenario.options = rec.scenarios
+        if rec.is_virtual:
+            self.scenario.value = rec.device.scenario().current
+        self.scenario.layout.display = "" if rec.is_virtual else "none"
         self.record_button.disabled = not rec.sensors
-        self._sensor_changed()
+        options = [(f"{s.id} ({s.kind}, {s.rate_hz:g} Hz)", s.id) for s in rec.sensors]
+        if options:
+            # the value is set with the options, so the sensor observer runs once, here
+            self.sensor.options = options
+            if self.sensor.value != options[0][1]:
+                self.sensor.value = options[0][1]
+            else:
+                self._sensor_changed()
 
     def _selected_sensor(self):
         rec = self.recorder
@@ -104,9 +110,15 @@ class CapturePanel(w.VBox):
         if desc is None or self.recorder.session and self.recorder.session.running:
             return
         rate = desc.rate_hz or self.recorder.device.line_rate_hz or 1.0
-        self.plot = LivePlot(list(desc.channels), rate_hz=rate, window_s=self.window_s,
-                             units=desc.units, title=f"{desc.id} ({desc.kind})")
-        self.plot_box.children = (self.plot,)
+        title = f"{desc.id} ({desc.kind})"
+        plot = self.plot
+        if plot is None or plot.title != title or plot.rate_hz != rate:
+            if plot is not None:
+                plot.close()
+            self.plot = LivePlot(list(desc.channels), rate_hz=rate, window_s=self.window_s,
+                                 units=desc.units, title=title,
+                                 layout=w.Layout(width="100%"))
+            self.plot_box.children = (self.plot,)
         self.recorder.start_preview(desc.id if self.recorder.device.mode == "framed" else 0)
         self._start_ticker()
         self._refresh()

@@ -28,7 +28,8 @@ const STATS_INTERVAL_MS = 500;   // how often fps and lag go back to Python
 const HEIGHT_PX = 320;           // CSS height of the canvas
 const MARGIN = { left: 64, right: 14, top: 28, bottom: 38 };
 const FONT_PX = 12;
-const TRACE_WIDTH_PX = 1;
+const TRACE_WIDTH_DEVICE_PX = 1;
+const MAX_PENDING = 256;         // undrawn messages remembered for the lag figures
 const AUTOSCALE_PAD = 0.08;      // fraction of the data span added above and below
 const AUTOSCALE_SHRINK = 0.4;    // refit when the data fills less than this of the axis
 
@@ -132,8 +133,10 @@ function render({ model, el }) {
   let cssW = 0, cssH = HEIGHT_PX, dpr = 1;
   let yLo = NaN, yHi = NaN;          // autoscaled range, kept until the data leaves it
   let pending = [];                  // [sent_ms, pushed_ms] of messages not drawn yet
-  let lags = [], ages = [], frames = 0, totalFrames = 0, messages = 0, drawMs = 0, draws = 0;
+  let lags = [], frames = 0, totalFrames = 0, messages = 0, drawMs = 0, draws = 0;
   let statsStart = performance.now();
+  let lag = null, lagMax = null;     // of the last report interval that drew something
+  let theme = null;                  // colours and font, see readTheme()
 
   function syncHeader() {
     titleEl.textContent = model.get("title");
@@ -146,6 +149,7 @@ function render({ model, el }) {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "clear") {
       ring = null;
+      lag = lagMax = null;
       yLo = yHi = NaN;
       dirty = true;
       return;
@@ -160,6 +164,7 @@ function render({ model, el }) {
       ring.append(msg.x0, msg.dx, floats(buffers[0]));
     }
     pending.push([msg.sent_ms, msg.pushed_ms]);
+    if (pending.length > MAX_PENDING) pending.shift();  // hidden view: rAF does not run
     dirty = true;
   }
 
@@ -196,7 +201,6 @@ function render({ model, el }) {
 
   // theme colours from JupyterLab's CSS variables, read on resize and now and then, not per frame
   // (getComputedStyle forces a style recalculation of the page when anything changed)
-  let theme = null;
   function readTheme() {
     const style = getComputedStyle(el);
     const v = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
@@ -238,8 +242,8 @@ function render({ model, el }) {
         if (x[s] < xMin) continue;
         for (let c = 0; c < nch; c++) {
           const v = y[s * nch + c];
-          if (v < lo) lo = v;
-          if (v > hi) hi = v;
+          if (v < lo && v > -Infinity) lo = v;   // NaN and infinities do not scale the axis
+          if (v > hi && v < Infinity) hi = v;
         }
       }
     }
@@ -291,9 +295,10 @@ function render({ model, el }) {
       ctx.beginPath();
       ctx.rect(px0, py0, pw, ph);
       ctx.clip();
-      // 1 px strokes take Skia's hairline path: without a GPU, a 1.25 px stroke of 6 x 2000
-      // points costs ~40 ms of raster per frame, a 1 px one a few ms
-      ctx.lineWidth = TRACE_WIDTH_PX / dpr;
+      // traces are 1 *device* pixel wide: that is Skia's hairline path. Without a GPU a wider
+      // stroke of 6 x 2000 points (1.25 px, or 1 CSS px at devicePixelRatio 2) costs tens of
+      // ms of raster per frame and the plot drops to ~12-25 frames/s; a hairline, a few ms
+      ctx.lineWidth = TRACE_WIDTH_DEVICE_PX / dpr;
       for (let c = 0; c < nch; c++) {
         ctx.strokeStyle = COLORS[c % COLORS.length];
         ctx.beginPath();
@@ -354,7 +359,6 @@ function render({ model, el }) {
     }
     pending = [];
     lags.push(...frameLags);
-    ages.push(...frameAges);
     frames++;
     totalFrames++;
     el.dispatchEvent(new CustomEvent("liveplot:frame",
@@ -365,12 +369,13 @@ function render({ model, el }) {
     const now = performance.now();
     theme = null;  // pick up a theme change within a report interval
     const fps = frames * 1000 / Math.max(1, now - statsStart);
-    const lag = lags.length ? median(lags) : null;
-    const lagMax = lags.length ? Math.max(...lags) : null;
+    if (lags.length) {
+      lag = median(lags);
+      lagMax = Math.max(...lags);
+    }
     statsStart = now;
     frames = 0;
     lags = [];
-    ages = [];
     el.dataset.fps = fps.toFixed(1);
     el.dataset.lagMs = lag === null ? "" : lag.toFixed(1);
     el.dataset.lagMsMax = lagMax === null ? "" : lagMax.toFixed(1);
@@ -423,6 +428,7 @@ function render({ model, el }) {
     model.off("change:paused", syncHeader);
     for (const ev of redrawTraits) model.off(ev, onRedraw);
     root.remove();
+    el.classList.remove("wb-liveplot");
   };
 }
 

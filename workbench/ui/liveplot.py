@@ -38,7 +38,7 @@ Messages (kernel -> browser, ``type`` first; see :class:`DataMessage`):
 * ``clear``: forget all points.
 
 Browser -> kernel: ``{"type": "hello"}`` when a view is rendered (answered
-with a snapshot).
+with a snapshot, even while paused).
 """
 
 from __future__ import annotations
@@ -119,9 +119,11 @@ class LivePlot(anywidget.AnyWidget):
 
     _esm = Path(__file__).with_name("liveplot.js")
 
-    channels = t.List(t.Unicode(), help="Names of the traces, one per column of a pushed block.").tag(sync=True)
+    channels = t.List(t.Unicode(), help="Names of the traces, one per column of a pushed "
+                      "block.").tag(sync=True)
     rate_hz = t.Float(help="Sample rate of the stream in Hz; sets the time axis.").tag(sync=True)
-    window_s = t.Float(10.0, help="Seconds of history shown (and kept at full resolution).").tag(sync=True)
+    window_s = t.Float(10.0, help="Seconds of history shown (and kept at full "
+                       "resolution).").tag(sync=True)
     units = t.Unicode("", help="Physical units of the values, shown on the y axis.").tag(sync=True)
     y_range = t.Tuple(t.Float(), t.Float(), default_value=None, allow_none=True,
                       help="Fixed (low, high) of the y axis; None autoscales (with hysteresis)."
@@ -133,13 +135,13 @@ class LivePlot(anywidget.AnyWidget):
     max_fps = t.Float(DEFAULT_MAX_FPS, help="Most messages per second sent to the browser; "
                       "pushes in between are coalesced.")
 
-    fps = t.Float(0.0, read_only=True,
-                  help="Frames with new data the browser drew per second (reported ~2/s).").tag(sync=True)
+    fps = t.Float(0.0, read_only=True, help="Frames with new data the browser drew per second "
+                  "(reported about twice a second).").tag(sync=True)
     lag_ms = t.Float(None, allow_none=True, read_only=True,
-                     help="Median ms from a message's send to its draw over the last report "
-                     "(None before the first frame).").tag(sync=True)
+                     help="Median ms from a message's send to its draw, over the last report "
+                     "interval that drew something (None before the first frame).").tag(sync=True)
     lag_ms_max = t.Float(None, allow_none=True, read_only=True,
-                         help="Largest send-to-draw ms over the last report.").tag(sync=True)
+                         help="Largest send-to-draw ms over that same interval.").tag(sync=True)
 
     def __init__(self, channels: Sequence[str], rate_hz: float, window_s: float = 10.0,
                  units: str = "", y_range: tuple[float, float] | None = None, title: str = "",
@@ -182,9 +184,14 @@ class LivePlot(anywidget.AnyWidget):
 
     @t.validate("rate_hz", "window_s", "max_fps")
     def _check_positive(self, proposal):
-        value = proposal["value"]
+        name, value = proposal["trait"].name, proposal["value"]
         if not (math.isfinite(value) and value > 0):
-            raise t.TraitError(f"{proposal['trait'].name} must be a positive number, got {value}")
+            raise t.TraitError(f"{name} must be a positive number, got {value}")
+        if name in ("rate_hz", "window_s"):
+            other = self.window_s if name == "rate_hz" else self.rate_hz
+            if value * other > MAX_WINDOW_SAMPLES:
+                raise t.TraitError(f"window_s * rate_hz must be <= {MAX_WINDOW_SAMPLES:,} samples "
+                                   f"(the window is kept in memory), got {value * other:,.0f}")
         return value
 
     @t.validate("max_points")
@@ -423,6 +430,7 @@ class LivePlot(anywidget.AnyWidget):
 
     def _on_front_msg(self, _widget, content, _buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "hello":
-            with self._lock:
+            with self._lock:  # a new view gets the window, paused or not
+                self._cancel_timer()
                 self._need_snapshot = True
-                self.flush()
+                self._send_pending()

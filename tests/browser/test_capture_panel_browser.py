@@ -1,0 +1,68 @@
+"""The capture panel in a real browser: it draws the virtual board live, and its
+buttons record a labelled take into the dataset on disk (JupyterLab and Voila)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def write_notebook(path: Path, dataset: Path, flash: Path) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from workbench.ui import CapturePanel\n"
+        f"panel = CapturePanel({str(dataset)!r}, 'sim://nano33ble?flash={flash}')\n"
+        "panel")]
+    nbformat.write(nb, path)
+    return path
+
+
+def check_live_and_record(page, dataset: Path, shot: Path) -> None:
+    plot = page.locator(".wb-liveplot").first
+    plot.locator("canvas").wait_for(timeout=90_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('.wb-liveplot')?.dataset.frames) > 10",
+        timeout=60_000)
+    canvas = plot.locator("canvas")
+    before = canvas.screenshot()
+    time.sleep(0.5)
+    assert canvas.screenshot() != before, "the live plot is not moving"
+    # what a person does: type a label, press Record, wait, press Stop
+    page.get_by_placeholder("e.g. wave").fill("tap")
+    page.get_by_role("button", name="Record").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=10_000)
+    time.sleep(1.5)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Record").wait_for(timeout=10_000)
+    page.wait_for_function("() => document.body.innerText.includes('last take')",
+                           timeout=10_000)
+    page.screenshot(path=str(shot))
+    metas = [json.loads(p.read_text()) for p in dataset.glob("recordings/*/meta.json")]
+    assert len(metas) == 1
+    meta = metas[0]
+    assert meta["label"] == "tap" and meta["complete"] and meta["lost"] == 0
+    assert 1.0 < meta["samples"] / meta["rate_hz"] < 6.0
+
+
+def test_capture_panel_in_jupyterlab(lab_server, page, tmp_path):
+    dataset = tmp_path / "ds"
+    write_notebook(lab_server.root / "capture.ipynb", dataset, tmp_path / "board.flash")
+    lab_server.open_and_run(page, "capture.ipynb")
+    check_live_and_record(page, dataset, tmp_path / "capture-lab.png")
+
+
+def test_capture_panel_in_voila(voila_server, page, tmp_path):
+    dataset = tmp_path / "ds"
+    url = voila_server(write_notebook(tmp_path / "capture.ipynb", dataset,
+                                      tmp_path / "board.flash"))
+    page.goto(url, timeout=90_000)
+    check_live_and_record(page, dataset, tmp_path / "capture-voila.png")
