@@ -26,6 +26,19 @@ def test_readme_script_streams_and_infers(tmp_path):
     assert abs(sin1 - 0.841) < 0.05
 
 
+def test_readme_capture_script_builds_a_dataset(tmp_path):
+    match = re.search(r"<!-- readme-capture -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "the README lost its capture block"
+    script = tmp_path / "capture.py"
+    script.write_text(match.group(1) + "\nprint('windows', w.X.shape, 'test', len(split.test))\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "windows (18, 119, 3) test 3" in res.stdout  # one take of each gesture tested
+    assert re.search(r"^wave\s+3\s+6\.0", res.stdout, re.M), res.stdout
+    assert (tmp_path / "gestures" / "dataset.json").exists()
+
+
 def test_readme_names_the_two_setup_commands():
     text = README.read_text()
     quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
