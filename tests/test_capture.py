@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import tty
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -150,3 +153,65 @@ def test_preview_shows_data_without_storing_it(sim_url, tmp_path):
     assert not rec.previewing
     rec.disconnect()
     assert len(Dataset(tmp_path / "ds")) == 1
+
+
+FRUIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "arduino-fruit-color"
+
+
+@pytest.mark.skipif(not FRUIT.is_dir(), reason="shared/data not beside the checkout")
+def test_a_real_sketchs_output_over_a_pty(tmp_path):
+    """The fruit-colour sketch's real readings, with a blank line and an error message slipped
+    into each pass, printed in a loop over a real pseudo-terminal: captured as they are."""
+    text = (FRUIT / "banana.csv").read_text().splitlines()
+    header, rows = text[0], [r for r in text[1:] if r.strip()]
+    one_pass = rows[:20] + ["", "APDS9960 read error!"] + rows[20:]
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    os.close(slave)
+    stop = threading.Event()
+
+    def sketch():  # `while (!Serial);`, the header once, then loop() printing readings
+        os.set_blocking(master, False)
+        while True:
+            try:
+                os.read(master, 64)
+            except BlockingIOError:
+                break  # the host opened the port
+            except OSError:
+                time.sleep(0.02)
+        time.sleep(0.1)
+        os.write(master, (header + "\r\n").encode())
+        while not stop.is_set():
+            for line in one_pass:
+                if stop.is_set():
+                    return
+                try:
+                    os.write(master, (line + "\r\n").encode())
+                except BlockingIOError:
+                    pass  # nobody reads any more: what a board prints to nobody is lost
+                time.sleep(0.02)
+
+    printer = threading.Thread(target=sketch, daemon=True)
+    printer.start()
+    ds = Dataset(tmp_path / "ds")
+    wanted = 2 * len(rows)
+    try:
+        with open_device(path, baudrate=9600, mode="line") as dev:
+            session = CaptureSession(dev, ds, label="banana").start()
+            deadline = time.monotonic() + 20
+            while session.stats.samples < wanted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            meta = session.stop()
+    finally:
+        stop.set()
+        printer.join(timeout=5)
+        os.close(master)
+    assert meta.channels == ("Red", "Green", "Blue") and meta.source == "capture:line"
+    assert meta.samples >= wanted and meta.lost == 0
+    assert meta.extra["text_lines"] >= 1  # the error message, counted, not stored as data
+    stored = ds.load(meta.id).values
+    cycle = np.array([[float(v) for v in r.split(",")] for r in rows], np.float32)
+    tiled = np.concatenate([cycle] * (meta.samples // len(rows) + 2))
+    # the stored samples are the sketch's readings in order, none lost, none invented
+    assert any(np.array_equal(stored, tiled[k:k + meta.samples]) for k in range(len(rows)))

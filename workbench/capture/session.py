@@ -127,6 +127,7 @@ class CaptureSession:
             scale=desc.scale, label=self.label, device=dev.url,
             board=info.board_id if info else "", source=f"capture:{dev.mode}",
             firmware=info.firmware if info else "", **self.extra)
+        self._text_lines_before = dev.text_lines
         self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True,
                                         name=f"capture {desc.id}")
         self._thread.start()
@@ -175,8 +176,10 @@ class CaptureSession:
                 stream.stop()
             except LinkError:
                 pass
-            self.meta = self._writer.close(lost_total=self.stats.lost,
-                                           device_dropped=stream.stats.device_dropped)
+            notes = {"device_dropped": stream.stats.device_dropped}
+            if line:  # a sketch's own messages, counted (they are in Device.logs)
+                notes["text_lines"] = self.device.text_lines - self._text_lines_before
+            self.meta = self._writer.close(**notes)
             self._done.set()
 
     _block_t: float | None = None

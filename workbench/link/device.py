@@ -531,6 +531,11 @@ class Device:
                              s.sensor.scale, s.stats.lost)
 
     @property
+    def text_lines(self) -> int:
+        """Line mode: lines that were neither samples nor the header (a sketch's messages)."""
+        return self._lines.text_lines
+
+    @property
     def line_rate_hz(self) -> float | None:
         """Line mode: the sample rate estimated from arrival times so far."""
         return self._line_rate.rate_hz
