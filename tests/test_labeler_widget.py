@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from comm.base_comm import BaseComm  # noqa: E402
+from recording_comm import RecordingComm  # noqa: E402
 
 from workbench.data import Dataset, Region, summarize  # noqa: E402
 from workbench.ui.labeler import FRONT_MESSAGES, Labeler, envelope  # noqa: E402
@@ -22,35 +22,6 @@ from workbench.ui.overview import (DatasetOverview, label_bars_svg, summary_html
                                    thumbnail_svg)
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-class RecordingComm(BaseComm):
-    """A comm that keeps what the widget publishes instead of sending it to a kernel."""
-
-    def __init__(self, **kwargs):
-        self.published: list[tuple[str, dict, list]] = []
-        super().__init__(target_name="jupyter.widget", **kwargs)
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        self.published.append((msg_type, data or {}, list(buffers or [])))
-
-    def custom(self, kind: str | None = None) -> list[tuple[dict, list[bytes]]]:
-        out = [(d["content"], [bytes(b) for b in bufs]) for k, d, bufs in self.published
-               if k == "comm_msg" and d.get("method") == "custom"]
-        return [m for m in out if kind is None or m[0].get("type") == kind]
-
-    def state(self) -> dict:
-        """Every trait value sent so far, latest wins."""
-        out: dict = {}
-        for k, d, _ in self.published:
-            if k in ("comm_open", "comm_msg") and "state" in d:
-                out.update(d["state"])
-        return out
-
-    def from_front(self, content) -> None:
-        """Deliver a custom message (``model.send(content)``) as the browser would."""
-        data = {"method": "custom", "content": content}
-        self.handle_msg({"content": {"comm_id": self.comm_id, "data": data}, "buffers": []})
 
 
 def burst_values(n=1000, at=((200, 300), (600, 700)), channels=3, seed=0):
@@ -101,7 +72,7 @@ def test_opens_the_first_recording_and_sends_its_trace(ds):
     assert [r["id"] for r in lab.recordings] == [m.id for m in ds.recordings()]
     assert lab.info["channels"] == ["x", "y", "z"] and lab.info["samples"] == 1000
     comm.published.clear()
-    comm.from_front({"type": "hello", "width": 300})
+    comm.send_custom({"type": "hello", "width": 300})
     (msg, bufs), = comm.custom("trace")
     assert lab.width_px == 300
     points = np.frombuffer(bufs[0], np.float32).reshape(msg["n"], msg["channels"])
@@ -115,12 +86,12 @@ def test_opens_the_first_recording_and_sends_its_trace(ds):
 def test_drag_then_key_1_stores_the_region_and_resends_state(ds):
     lab, comm = make(ds)
     rid = lab.rec_id
-    comm.from_front({"type": "add_label", "label": "wave"})
+    comm.send_custom({"type": "add_label", "label": "wave"})
     assert lab.labels == ["noise", "wave"]
     comm.published.clear()
-    comm.from_front({"type": "select", "start": 480.4, "end": 120})
+    comm.send_custom({"type": "select", "start": 480.4, "end": 120})
     assert lab.selection == [120, 480]
-    comm.from_front({"type": "shortcut", "key": "2"})
+    comm.send_custom({"type": "shortcut", "key": "2"})
     assert disk_regions(ds, rid) == [(120, 480, "wave")]
     assert lab.regions == [{"start": 120, "end": 480, "label": "wave"}]
     sent = comm.state()
@@ -131,36 +102,36 @@ def test_drag_then_key_1_stores_the_region_and_resends_state(ds):
 def test_every_message_type_is_handled(ds):
     lab, comm = make(ds)
     rid = lab.rec_id
-    comm.from_front({"type": "select", "start": 0, "end": 100})
-    comm.from_front({"type": "label", "label": "a"})
-    comm.from_front({"type": "click", "sample": 50})
+    comm.send_custom({"type": "select", "start": 0, "end": 100})
+    comm.send_custom({"type": "label", "label": "a"})
+    comm.send_custom({"type": "click", "sample": 50})
     assert lab.selection == [0, 100]
-    comm.from_front({"type": "clear_selection"})
+    comm.send_custom({"type": "clear_selection"})
     assert lab.selection == []
-    comm.from_front({"type": "label_recording", "label": "session"})
+    comm.send_custom({"type": "label_recording", "label": "session"})
     assert ds.meta(rid).label == "session"
-    comm.from_front({"type": "label_recording", "label": None})
+    comm.send_custom({"type": "label_recording", "label": None})
     assert ds.meta(rid).label is None
-    comm.from_front({"type": "select", "start": 50, "end": 60})
-    comm.from_front({"type": "delete"})
+    comm.send_custom({"type": "select", "start": 50, "end": 60})
+    comm.send_custom({"type": "delete"})
     assert disk_regions(ds, rid) == []
-    comm.from_front({"type": "undo"})
+    comm.send_custom({"type": "undo"})
     assert disk_regions(ds, rid) == [(0, 100, "a")]
-    comm.from_front({"type": "redo"})
+    comm.send_custom({"type": "redo"})
     assert disk_regions(ds, rid) == [] and lab.can_undo and not lab.can_redo
     other = ds.recordings()[1].id
-    comm.from_front({"type": "open", "rec_id": other})
+    comm.send_custom({"type": "open", "rec_id": other})
     assert lab.rec_id == other and lab.info["channels"] == ["l", "r"]
     if lab.can_propose:
-        comm.from_front({"type": "propose", "threshold": None})
+        comm.send_custom({"type": "propose", "threshold": None})
         assert len(lab.proposals) == 2 and lab.threshold > 0
-        comm.from_front({"type": "clear_proposals"})
+        comm.send_custom({"type": "clear_proposals"})
         assert lab.proposals == [] and lab.threshold is None
-        comm.from_front({"type": "propose"})
-        comm.from_front({"type": "accept", "label": "a"})
+        comm.send_custom({"type": "propose"})
+        comm.send_custom({"type": "accept", "label": "a"})
         assert [r[2] for r in disk_regions(ds, other)] == ["a", "a"]
     # the undo history of the first recording is kept while the widget lives
-    comm.from_front({"type": "open", "rec_id": rid})
+    comm.send_custom({"type": "open", "rec_id": rid})
     assert lab.can_undo
     assert lab.status["level"] == "info"
 
@@ -168,8 +139,8 @@ def test_every_message_type_is_handled(ds):
 def test_bad_messages_become_errors_and_change_nothing(ds):
     lab, comm = make(ds)
     rid = lab.rec_id
-    comm.from_front({"type": "select", "start": 0, "end": 100})
-    comm.from_front({"type": "label", "label": "a"})
+    comm.send_custom({"type": "select", "start": 0, "end": 100})
+    comm.send_custom({"type": "label", "label": "a"})
     before = (ds.root / "recordings" / rid / "meta.json").read_text()
     for msg, text in (({"type": "label", "label": ""}, "empty"),
                       ({"type": "shortcut", "key": "7"}, "no label on key"),
@@ -181,11 +152,11 @@ def test_bad_messages_become_errors_and_change_nothing(ds):
                       ({"type": "hello", "width": "wide"}, "width"),
                       ({"type": "accept", "label": "a"}, "no proposals")):
         seq = lab.status.get("seq", 0)
-        comm.from_front(msg)
+        comm.send_custom(msg)
         assert lab.status["level"] == "error" and text in lab.status["text"], (msg, lab.status)
         assert lab.status["seq"] > seq
-    comm.from_front({"type": "clear_selection"})
-    comm.from_front({"type": "label", "label": "b"})
+    comm.send_custom({"type": "clear_selection"})
+    comm.send_custom({"type": "label", "label": "b"})
     assert "select a stretch" in lab.status["text"]
     assert (ds.root / "recordings" / rid / "meta.json").read_text() == before
     assert lab.rec_id == rid

@@ -15,31 +15,11 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from comm.base_comm import BaseComm  # noqa: E402
+from recording_comm import RecordingComm  # noqa: E402
 from traitlets import TraitError  # noqa: E402
 
 from workbench.ui import LivePlot  # noqa: E402
 from workbench.ui.liveplot import minmax_decimate  # noqa: E402
-
-
-class RecordingComm(BaseComm):
-    """A comm that keeps what the widget publishes instead of sending it to a kernel."""
-
-    def __init__(self, **kwargs):
-        self.published: list[tuple[str, dict, list]] = []
-        super().__init__(target_name="jupyter.widget", **kwargs)
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        self.published.append((msg_type, data or {}, list(buffers or [])))
-
-    def custom(self) -> list[tuple[dict, list[bytes]]]:
-        """The widget's custom messages: (content, buffers)."""
-        return [(d["content"], [bytes(b) for b in bufs]) for kind, d, bufs in self.published
-                if kind == "comm_msg" and d.get("method") == "custom"]
-
-    def from_front(self, data: dict, buffers=()) -> None:
-        """Deliver a message as the browser would."""
-        self.handle_msg({"content": {"comm_id": self.comm_id, "data": data}, "buffers": list(buffers)})
 
 
 class FakeClock:
