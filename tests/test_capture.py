@@ -91,6 +91,7 @@ def test_killing_a_capture_loses_at_most_a_second(sim_url, tmp_path):
     recorded_for = (killed_at - started).total_seconds()
     assert recorded_for > 3
     kept = meta.samples / meta.rate_hz
+    print(f"captured for {recorded_for:.2f} s, kept {kept:.2f} s after SIGKILL")
     # at most one second of what was captured is missing (plus the stream's 50 ms blocks)
     assert kept >= recorded_for - 1.0 - 0.15, (kept, recorded_for)
     assert len(ds.load(meta.id).raw) == meta.samples
