@@ -10,6 +10,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+# Quantization-aware training needs legacy Keras, chosen before TensorFlow is first
+# imported by any test module (workbench.train sets the same default).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
 
 def pytest_addoption(parser):
     parser.addoption("--port", default=None,

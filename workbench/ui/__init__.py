@@ -19,8 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .labeler import Labeler
     from .liveplot import LivePlot
     from .overview import DatasetOverview
+    from .training import TrainingMonitor
 
-__all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview"]
+__all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -28,6 +29,7 @@ _LAZY = {
     "CapturePanel": ".capture_panel",
     "Labeler": ".labeler",
     "DatasetOverview": ".overview",
+    "TrainingMonitor": ".training",
 }
 
 
