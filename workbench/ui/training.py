@@ -10,8 +10,10 @@ itself is :func:`workbench.train.fit.train`::
     monitor.show_result(result.record)      # the confusion matrix of the test split
 
 Stop asks Keras to stop after the current batch (``model.stop_training``); early
-stopping still restores the best weights. Curves are plotly (one update per epoch,
-well within what a FigureWidget sustains).
+stopping still restores the best weights. Curves are a plotly figure redrawn in an
+Output widget once per epoch: its outputs are widget state, so they show in Voila
+(which renders after the notebook ran) as well as live in JupyterLab. A
+FigureWidget's incremental updates are messages, lost when no view exists yet.
 """
 
 from __future__ import annotations
@@ -34,19 +36,29 @@ class TrainingMonitor(w.VBox):
         self.status = w.HTML(f"<b>{title}</b>: waiting for the first epoch")
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="warning")
         self.stop_button.on_click(lambda _: self.request_stop())
-        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-        for col, key in ((1, "loss"), (2, "accuracy")):
-            for prefix, dash in (("", "solid"), ("val_", "dot")):
-                fig.add_trace(go.Scatter(x=[], y=[], name=prefix + key, mode="lines+markers",
-                                         line={"dash": dash}), row=1, col=col)
-        fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 30, "b": 30})
-        fig.update_xaxes(title_text="epoch")
-        self.figure = go.FigureWidget(fig)
+        self.curves = w.Output()
         self.confusion = w.Output()
         self.history: dict[str, list[float]] = {}
         self.title = title
-        super().__init__([w.HBox([self.progress, self.stop_button]), self.status, self.figure,
+        self.figure = self._curves_figure()
+        """The curves as last drawn (a plotly Figure)."""
+        super().__init__([w.HBox([self.progress, self.stop_button]), self.status, self.curves,
                           self.confusion])
+
+    def _curves_figure(self):
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+        for col, key in ((1, "loss"), (2, "accuracy")):
+            for prefix, dash in (("", "solid"), ("val_", "dot")):
+                values = self.history.get(prefix + key, [])
+                fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values,
+                                         name=prefix + key, mode="lines+markers",
+                                         line={"dash": dash}), row=1, col=col)
+        fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 30, "b": 30})
+        fig.update_xaxes(title_text="epoch")
+        return fig
 
     # ------------------------------------------------------------ driven by Keras
     def request_stop(self) -> None:
@@ -58,11 +70,10 @@ class TrainingMonitor(w.VBox):
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        with self.figure.batch_update():
-            for trace in self.figure.data:
-                values = self.history.get(trace.name, [])
-                trace.x = list(range(1, len(values) + 1))
-                trace.y = values
+        self.figure = self._curves_figure()
+        with self.curves:
+            self.curves.clear_output(wait=True)
+            self.figure.show()
         self.progress.value = min(self.progress.max, epoch + 1)
         parts = [f"{k} {v:.3f}" for k, v in (logs or {}).items()]
         self.status.value = f"<b>{self.title}</b>: epoch {epoch + 1}: " + ", ".join(parts)
