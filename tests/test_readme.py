@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -37,6 +40,24 @@ def test_readme_capture_script_builds_a_dataset(tmp_path):
     assert "windows (18, 119, 3) test 3" in res.stdout  # one take of each gesture tested
     assert re.search(r"^wave\s+3\s+6\.0", res.stdout, re.M), res.stdout
     assert (tmp_path / "gestures" / "dataset.json").exists()
+
+
+def test_readme_training_script_reaches_good_int8_accuracy(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("needs the train extra")
+    match = re.search(r"<!-- readme-train -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "the README lost its training block"
+    script = tmp_path / "train.py"
+    script.write_text(match.group(1) + "\nprint('int8 accuracy', accuracy)\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    accuracy = float(re.search(r"int8 accuracy ([\d.]+)", res.stdout).group(1))
+    assert accuracy >= 0.85
+    record = json.loads((tmp_path / "models" / "basicmotions.json").read_text())
+    assert len(record["snapshot_id"]) == 64
 
 
 def test_readme_names_the_two_setup_commands():
