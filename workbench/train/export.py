@@ -24,6 +24,7 @@ Importing this module imports neither TensorFlow nor any interpreter.
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import numpy as np
@@ -48,7 +49,7 @@ MAX_REPRESENTATIVE = 200
 #: board's question, not this one's).
 DEFAULT_ARENA_BYTES = 1 << 20
 
-_QUANTIZE_MODES = ("float", "int8", "dynamic")
+_QUANTIZE_MODES = ("float", "int8", "int16x8", "dynamic")
 _QAT_LAYER_TYPES = {"QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2"}
 
 
@@ -79,7 +80,7 @@ def _representative(model, data, input_shape: tuple[int, ...]) -> np.ndarray:
     return arr
 
 
-def to_tflite(model, *, quantize: Literal["float", "int8", "dynamic"] = "float",
+def to_tflite(model, *, quantize: Literal["float", "int8", "int16x8", "dynamic"] = "float",
               representative: np.ndarray | None = None, batch_size: int = 1) -> bytes:
     """Convert a single-input ``tf_keras`` model to .tflite bytes with a fixed batch.
 
@@ -93,11 +94,15 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "dynamic"] = "float",
         quantize: ``"float"``: float32 everything. ``"int8"``: full-integer int8,
             int8 input and output tensors, only int8 builtin ops (what TFLM runs
             best); needs ``representative`` unless the model is QAT.
+            ``"int16x8"``: int16 activations and I/O with int8 weights (TFLite's
+            16x8 mode: more precise than int8 where activations need range, twice
+            the activation memory; needs ``representative``; TFLM has 16x8
+            kernels for the common ops only).
             ``"dynamic"``: int8 weights with float activations and float I/O
             (hybrid kernels: LiteRT runs them, TFLite Micro does not).
         representative: calibration inputs, shape ``(n, *input_shape)``; at most
             :data:`MAX_REPRESENTATIVE` evenly spaced samples are used. Only for
-            ``"int8"`` (also accepted, and used, for QAT models).
+            ``"int8"`` and ``"int16x8"`` (also accepted, and used, for QAT models).
         batch_size: the fixed batch dimension (1 for microcontrollers).
 
     Returns:
@@ -122,7 +127,12 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "dynamic"] = "float",
     qat = is_qat_model(model)
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     rep = None
-    if quantize == "int8":
+    if quantize == "int16x8":
+        if representative is None:
+            raise ValueError("quantize='int16x8' needs representative data to calibrate "
+                             "activation ranges: pass representative=X_train")
+        rep = _representative(model, representative, input_shape)
+    elif quantize == "int8":
         if representative is not None:
             rep = _representative(model, representative, input_shape)
         elif not qat:
@@ -131,8 +141,8 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "dynamic"] = "float",
                 "pass representative=X_train (a few hundred typical inputs; "
                 f"at most {MAX_REPRESENTATIVE} are used), or train with QAT first")
     elif representative is not None:
-        raise ValueError(f"representative data is only used with quantize='int8', "
-                         f"not {quantize!r}")
+        raise ValueError(f"representative data is only used with quantize='int8' or "
+                         f"'int16x8', not {quantize!r}")
 
     from ._tf import tf as _tf
 
@@ -146,15 +156,20 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "dynamic"] = "float",
 
     concrete = serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    if quantize in ("int8", "dynamic") or qat:
+    if quantize in ("int8", "int16x8", "dynamic") or qat:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "int8":
-        if rep is not None:
-            def samples():
-                for i in range(len(rep)):
-                    yield [np.repeat(rep[i: i + 1], batch_size, axis=0)]
+    if rep is not None:
+        def samples():
+            for i in range(len(rep)):
+                yield [np.repeat(rep[i: i + 1], batch_size, axis=0)]
 
-            converter.representative_dataset = samples
+        converter.representative_dataset = samples
+    if quantize == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = tf.int16
+        converter.inference_output_type = tf.int16
+    if quantize == "int8":
         if rep is not None:
             # (Without calibration data TF's converter rejects this setting even for QAT
             # models, whose ranges are in the graph; QAT conversion needs no such hint.)
@@ -238,7 +253,8 @@ def _tflm_runner(model_bytes: bytes, arena_bytes: int):
 
 
 def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "tflm", *,
-                   arena_bytes: int | None = None) -> np.ndarray:
+                   arena_bytes: int | None = None,
+                   latencies_ms: list[float] | None = None) -> np.ndarray:
     """Run every sample of ``X`` through a real interpreter; return float outputs.
 
     Inputs are quantized with the model's input scale and zero point (for int8
@@ -254,6 +270,8 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
             down). ``"litert"``: LiteRT (TFLite) with its reference kernels.
         arena_bytes: TFLM tensor arena; default :data:`DEFAULT_ARENA_BYTES`
             (raised once if TFLM says how many bytes are missing).
+        latencies_ms: if given, the host wall time of each invoke (one per batch)
+            is appended to it, in milliseconds.
 
     Returns:
         float32 array of shape ``(n, *output_shape)``.
@@ -289,7 +307,11 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
         chunk = X[start: start + batch]
         if len(chunk) < batch:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), 0)])
-        y = run(quantize_input(chunk, tin).reshape(tin.shape))
+        q = quantize_input(chunk, tin).reshape(tin.shape)
+        t0 = time.perf_counter()
+        y = run(q)
+        if latencies_ms is not None:
+            latencies_ms.append((time.perf_counter() - t0) * 1e3)
         outs.append(dequantize_output(np.asarray(y).reshape(tout.shape), tout))
     if not outs:
         return np.zeros((0, *tout.shape[1:]), np.float32)

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .capture_panel import CapturePanel
+    from .compare import CompareTable
     from .labeler import Labeler
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
-__all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor"]
+__all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
+           "CompareTable"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -30,6 +32,7 @@ _LAZY = {
     "Labeler": ".labeler",
     "DatasetOverview": ".overview",
     "TrainingMonitor": ".training",
+    "CompareTable": ".compare",
 }
 
 

@@ -1,0 +1,100 @@
+"""The comparison widget in a real JupyterLab: a header click sorts, the board menu
+re-evaluates which rows fit, and the plotly chart is drawn."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+if importlib.util.find_spec("plotly") is None:
+    pytest.skip("needs plotly", allow_module_level=True)
+
+TIMEOUT_MS = 60_000
+
+CODE = """\
+from workbench.optimize.records import Measurement
+from workbench.optimize.table import ComparisonTable
+from workbench.ui import CompareTable
+
+def m(name, accuracy, model_kib, arena_kib, kind="int8"):
+    return Measurement(name=name, kind=kind, model_bytes=model_kib * 1024, sha256="0" * 64,
+                       runtime="tflm", params=1000, macs=50_000, input_dtype="int8",
+                       accuracy=accuracy, arena_bytes=arena_kib * 1024)
+
+table = ComparisonTable([m("float", 0.95, 40, 30, "float"), m("int8 PTQ", 0.925, 12, 10),
+                         m("pruned", 0.90, 8, 10, "pruned"), m("big", 0.975, 60, 250, "float")],
+                        "pico", reference="float")
+CompareTable(table, folder={folder!r})
+"""
+
+
+def names(page) -> list[str]:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.wb-compare tbody tr')].map(r => r.dataset.name)")
+
+
+def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(CODE.replace("{folder!r}", repr(str(tmp_path))))]
+    nbformat.write(nb, lab_server.root / "compare.ipynb")
+    lab_server.open_and_run(page, "compare.ipynb")
+    try:
+        page.locator(".wb-compare tbody tr").first.wait_for(timeout=TIMEOUT_MS)
+        assert names(page) == ["float", "int8 PTQ", "pruned", "big"]     # the order added
+        big = page.locator('.wb-compare tr[data-name="big"]')
+        assert "wb-nofit" in big.get_attribute("class")                # 250 KiB arena > 192 KiB
+        assert "RAM left for the arena" in big.inner_text()
+        assert "wb-pareto" in page.locator('.wb-compare tr[data-name="pruned"]').get_attribute(
+            "class")
+
+        # a click on the "accuracy" header: most accurate first
+        page.locator('.wb-compare th[data-key="accuracy"]').click()
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare tbody tr')?.dataset.name === 'big'",
+            timeout=TIMEOUT_MS)
+        assert names(page) == ["big", "float", "int8 PTQ", "pruned"]
+        # again: the other way round
+        page.locator('.wb-compare th[data-key="accuracy"]').click()
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare tbody tr')?.dataset.name === 'pruned'",
+            timeout=TIMEOUT_MS)
+        assert names(page) == ["pruned", "int8 PTQ", "float", "big"]
+
+        # the chart
+        page.locator(".wb-compare-widget .js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare-widget .js-plotly-plot .gtitle')"
+            "?.textContent.includes('Raspberry Pi Pico')", timeout=TIMEOUT_MS)
+        traces = page.locator(".wb-compare-widget .js-plotly-plot .scatterlayer .trace")
+        assert traces.count() >= 3
+
+        # a board with the RAM for it: "big" is no longer greyed, and the chart follows
+        board_menu = page.locator(".wb-compare-widget select").first
+        board_menu.select_option(label="ESP-EYE (esp-eye)")
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.wb-compare tr[data-name=\"big\"]');"
+            " return r && !r.classList.contains('wb-nofit'); }", timeout=TIMEOUT_MS)
+        assert "yes" in page.locator('.wb-compare tr[data-name="big"] td').last.inner_text()
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare-widget .js-plotly-plot .gtitle')"
+            "?.textContent.includes('ESP-EYE')", timeout=TIMEOUT_MS)
+        # and back: greyed again
+        board_menu.select_option(label="Raspberry Pi Pico (pico)")
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare tr[data-name=\"big\"]')"
+            "?.classList.contains('wb-nofit')", timeout=TIMEOUT_MS)
+
+        # export
+        page.get_by_role("button", name="Export HTML").click()
+        page.wait_for_function("() => document.body.innerText.includes('comparison.html')",
+                               timeout=TIMEOUT_MS)
+        assert "wb-nofit" in (tmp_path / "comparison.html").read_text()
+    finally:
+        page.screenshot(path=str(tmp_path / "compare-lab.png"), full_page=True)
