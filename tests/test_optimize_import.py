@@ -219,6 +219,15 @@ def test_keras3_model_and_file(tmp_path, X):
         assert any("Keras 3" in n for n in imp.notes)
 
 
+def test_to_tflite_refuses_keras3_and_points_to_load_model():
+    k3 = _keras3()
+    from workbench.train.export import to_tflite
+
+    model = k3.Sequential([k3.Input((N_IN,)), k3.layers.Dense(N_OUT)])
+    with pytest.raises(ValueError, match="load_model"):
+        to_tflite(model)
+
+
 # --------------------------------------------------------------------------------------
 # ONNX
 # --------------------------------------------------------------------------------------

@@ -176,6 +176,53 @@ def _lab(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    """Measure a model, explain it for one board, and list the estimates for every board."""
+    from .boards import load_catalog
+    from .boards.catalog import UnknownBoardError
+    from .optimize import ModelImportError, evaluate, measure, report
+    from .optimize.boardfit import fmt_bytes
+    from .optimize.variants import Variant
+    from .sim.tflm import ModelError
+
+    try:
+        catalog = load_catalog()
+        if args.board not in catalog:
+            raise UnknownBoardError(f"unknown board {args.board!r}; see `workbench boards`")
+        from .optimize import load_model
+
+        imported = load_model(args.model)
+        variant = Variant(Path(args.model).name, imported.kind, imported.tflite,
+                          imported.keras_model, imported.notes)
+        runtime = "litert" if catalog[args.board].runtime == "litert" else "tflm"
+        m = measure(variant, runtime=runtime)
+        rep = report(m, args.board)
+    except (ModelImportError, ModelError, UnknownBoardError) as e:
+        print(f"workbench: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep.to_dict(), indent=1))
+    else:
+        d = rep.data
+        print(f"{variant.name}: {m.params:,} parameters, {m.macs:,} MACs, model "
+              f"{fmt_bytes(m.model_bytes)}, arena {fmt_bytes(m.arena_bytes)} (TFLite Micro)")
+        for w in d["warnings"]:
+            print(f"  {w['level']}: {w['text']}")
+        print(f"{'board':15s} {'fits':5s} {'latency':>12s} {'energy':>10s}  why not / basis")
+        for b in catalog.values():
+            v = evaluate(m, b)
+            lat = "?" if v.latency_ms is None else f"{'~' if v.latency_source != 'measured' else ''}{v.latency_ms:.2f} ms"
+            en = "?" if v.energy_mj is None else f"{v.energy_mj:.3f} mJ"
+            why = "; ".join(v.reasons) if v.reasons else ""
+            mark = "*" if b.id == args.board else " "
+            print(f"{mark}{b.id:14s} {'yes' if v.fits else 'no':5s} {lat:>12s} {en:>10s}  {why}")
+        print("~ estimated by the cost model (docs/latency-model.md)")
+    if args.output:
+        path = rep.save(args.output)
+        print(f"report written to {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=(
         "tinyml-workbench: connect to boards, stream sensors, run models. "
@@ -242,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--no-commit", action="store_true")
         if name == "scenario":
             s.add_argument("name", nargs="?")
+
+    s = sub.add_parser("report", help="measure a model and explain it for a board "
+                       "(.tflite, .keras, .h5, SavedModel folder, .onnx)")
+    s.add_argument("model", help="model file or SavedModel folder")
+    s.add_argument("--board", default="nano33ble", help="catalog id (see `workbench boards`)")
+    s.add_argument("-o", "--output", help="write the HTML report here (and a .json beside it)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=_report)
 
     s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
     s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))

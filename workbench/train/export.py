@@ -109,7 +109,8 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "int16x8", "dynamic"]
         The .tflite flatbuffer.
 
     Raises:
-        ValueError: unknown ``quantize``; ``"int8"`` without representative data
+        ValueError: a Keras 3 model (use :func:`workbench.optimize.load_model`);
+            unknown ``quantize``; ``"int8"`` without representative data
             for a non-QAT model; representative data of the wrong shape; a model
             with more than one input; a bad ``batch_size``; an ``"int8"`` result
             that still has float ops or I/O (a QAT model with unquantized layers:
@@ -121,6 +122,13 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "int16x8", "dynamic"]
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
             batch_size < 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if type(model).__module__.split(".")[0] == "keras":
+        # Keras 3: tracing it here would leave its variables unfrozen (the .tflite reads
+        # uninitialised resources: NaN in TFLM, a crash in LiteRT).
+        raise ValueError(
+            "to_tflite converts tf_keras (Keras 2) models; this is a Keras 3 model. Import it "
+            "with workbench.optimize.load_model(model), which converts Keras 3 models through "
+            "their exported SavedModel")
     if len(model.inputs) != 1:
         raise ValueError(f"to_tflite converts single-input models; {model.name!r} has "
                          f"{len(model.inputs)} inputs")
@@ -220,7 +228,10 @@ def dequantize_output(y, tensor_info: TensorInfo) -> np.ndarray:
 def _litert_runner(model_bytes: bytes):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    # Reference kernels: the arithmetic TFLM implements, so int8 results compare exactly.
+    # Reference kernels: the arithmetic TFLM implements, bit for bit, for every op except
+    # FULLY_CONNECTED, whose LiteRT reference kernel requantizes in floating point (TFLM:
+    # fixed point), so Dense outputs can differ by one step (google-ai-edge/LiteRT#8567;
+    # tests/test_interpreter_agreement.py).
     interp = Interpreter(model_content=model_bytes,
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interp.allocate_tensors()
