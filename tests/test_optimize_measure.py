@@ -202,3 +202,25 @@ def test_table_over_real_measurements(measured):
     assert rows["dynamic-range"]["fits"] is False
     assert rows["int8 PTQ"]["fits"] is True
     assert table.pareto(x="flash_bytes")  # at least one Pareto-optimal variant
+
+
+def test_measure_on_the_virtual_board_records_its_latency_and_refusals(sim_url, sine_model):
+    import workbench
+    from workbench.optimize import measure_on_device
+    from workbench.optimize.anchors import ad_autoencoder_tflite
+
+    small = variant_from_tflite("sine", sine_model)
+    big = variant_from_tflite("autoencoder", ad_autoencoder_tflite())   # 310 KiB > 256 KiB slot
+    ms = [measure(small), measure(big)]
+    with workbench.open_device(sim_url("nano33ble")) as dev:
+        outcome = measure_on_device(ms, [small, big], dev, runs=3)
+        assert dev.slots().slots[dev.slots().active].sha256.hex() == small.sha256
+    assert outcome["sine"] == "ok"
+    assert "autoencoder" in outcome and outcome["autoencoder"] != "ok"
+    rep = ms[0].device_latency["nano33ble"]
+    assert rep["estimated"] is True and rep["latency_ms"] > 0 and rep["arena_bytes"] > 0
+    assert ms[1].device_latency == {}
+    # the virtual board's host time does not replace the estimate for the microcontroller
+    verdict = evaluate(ms[0], get_board("nano33ble"))
+    assert verdict.latency_source == "estimate"
+    assert "virtual board" in report(ms[0], "nano33ble").html

@@ -228,7 +228,6 @@ def measure_on_device(measurements: Iterable[Measurement], variants: Iterable[Va
         say(f"{v.name}: uploading to {board_id} ...")
         try:
             device.upload_model(v.tflite, name=v.name[:24])
-            slots = device.slots()
             spec = _input_spec(v.tflite)
             latencies, arena, estimated = [], 0, True
             for _ in range(runs):
@@ -238,7 +237,6 @@ def measure_on_device(measurements: Iterable[Measurement], variants: Iterable[Va
         except LinkError as exc:
             outcome[v.name] = str(exc)
             continue
-        del slots
         m.device_latency[board_id] = {"latency_ms": float(statistics.median(latencies)),
                                       "estimated": bool(estimated),
                                       "device": getattr(device, "url", board_id),
