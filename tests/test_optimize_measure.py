@@ -224,3 +224,20 @@ def test_measure_on_the_virtual_board_records_its_latency_and_refusals(sim_url, 
     verdict = evaluate(ms[0], get_board("nano33ble"))
     assert verdict.latency_source == "estimate"
     assert "virtual board" in report(ms[0], "nano33ble").html
+
+
+def test_every_variant_on_every_microcontroller(measured):
+    from workbench.boards import load_catalog
+
+    table = ComparisonTable(measured, "nano33ble")
+    grid = table.across_boards()
+    mcus = [b.id for b in load_catalog().values() if b.kind == "mcu"]
+    assert set(grid) == {m.name for m in measured}
+    for name, verdicts in grid.items():
+        assert list(verdicts) == mcus
+        assert all(v.latency_ms and v.latency_ms > 0 for v in verdicts.values())
+    assert not any(v.fits for v in grid["dynamic-range"].values())   # hybrid: no TFLM board
+    html_text = table.across_boards_html()
+    assert html_text.count("<tr>") == len(measured) + 1
+    assert 'class="wb-nofit"' in html_text and "hybrid" in html_text
+    assert table.board.id == "nano33ble"

@@ -111,7 +111,8 @@ TABLE_CSS = """
 .wb-compare th.wb-sorted { text-decoration: underline; }
 .wb-compare td.wb-text, .wb-compare th.wb-text { text-align: left; }
 .wb-compare tr.wb-pareto td { background: rgba(46, 160, 67, 0.18); font-weight: 600; }
-.wb-compare tr.wb-nofit td { color: #8a8a8a; background: rgba(128, 128, 128, 0.08); }
+.wb-compare tr.wb-nofit td, .wb-compare td.wb-nofit { color: #8a8a8a;
+  background: rgba(128, 128, 128, 0.08); }
 .wb-compare .wb-why { white-space: normal; min-width: 14em; max-width: 24em; font-size: 11px;
   font-weight: normal; font-style: italic; }
 .wb-compare .wb-star { color: #2ea043; }
@@ -461,6 +462,38 @@ class ComparisonTable:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(page)
         return page
+
+    def across_boards(self, kind: str | None = "mcu") -> dict[str, dict[str, BoardVerdict]]:
+        """Every variant on every catalog board: ``{variant: {board id: BoardVerdict}}``.
+
+        ``kind`` keeps the boards of that kind (``"mcu"``, ``"linux"``; None: all). The
+        table's own board is unchanged; this is :func:`evaluate` for each pair.
+        """
+        boards = [b for b in self.catalog.values() if kind is None or b.kind == kind]
+        return {m.name: {b.id: evaluate(m, b) for b in boards} for m in self._measurements}
+
+    def across_boards_html(self, kind: str | None = "mcu") -> str:
+        """:meth:`across_boards` as an HTML table: estimated (~) or measured latency per
+        variant and board; cells of boards the variant does not fit are greyed, with the
+        reason in their tooltip."""
+        e = html.escape
+        grid = self.across_boards(kind)
+        boards = [b for b in self.catalog.values() if kind is None or b.kind == kind]
+        head = "".join(f'<th title="{e(b.name)}, {e(b.core)} at {b.clock_hz / 1e6:g} MHz">'
+                       f"{e(b.id)}</th>" for b in boards)
+        body = []
+        for name, verdicts in grid.items():
+            cells = []
+            for b in boards:
+                v = verdicts[b.id]
+                text = "?" if v.latency_ms is None else (
+                    f"{'' if v.latency_source == 'measured' else '~'}{v.latency_ms:.2f} ms")
+                tip = "; ".join(v.reasons) if v.reasons else v.basis
+                cls = "" if v.fits else ' class="wb-nofit"'
+                cells.append(f'<td{cls} title="{e(tip)}">{e(text)}</td>')
+            body.append(f'<tr><th class="wb-text">{e(name)}</th>{"".join(cells)}</tr>')
+        return (f'<style>{TABLE_CSS}</style><table class="wb-compare"><thead><tr><th>variant</th>{head}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody></table>')
 
     def to_dataframe(self):
         """The rows as a pandas DataFrame (indexed by name); needs pandas."""
