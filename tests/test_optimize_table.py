@@ -204,7 +204,7 @@ def test_html_marks_pareto_and_greys_non_fitting_rows_with_the_reason(tmp_path):
     assert "arena 250.0 KiB &gt; 192.0 KiB of RAM left for the arena" in page
     assert '<tr class="wb-pareto" data-name="QAT int8"' in page
     assert "TFLite Micro has no kernel for FULLY_CONNECTED (hybrid)" in page
-    assert ".wb-compare tr.wb-nofit td { color: #8a8a8a" in page
+    assert ".wb-compare tr.wb-nofit td, .wb-compare td.wb-nofit { color: #8a8a8a" in page
 
 
 def test_dataframe():
