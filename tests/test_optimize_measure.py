@@ -241,3 +241,41 @@ def test_every_variant_on_every_microcontroller(measured):
     assert html_text.count("<tr>") == len(measured) + 1
     assert 'class="wb-nofit"' in html_text and "hybrid" in html_text
     assert table.board.id == "nano33ble"
+
+
+def test_table_refresh_picks_up_a_board_measurement(measured):
+    import copy
+
+    q8 = copy.copy(next(m for m in measured if m.kind == "int8"))
+    q8.device_latency = {}
+    table = ComparisonTable([q8], "nano33ble")
+    seen = []
+    table.observe(seen.append)
+    assert table.row(q8.name)["latency_source"] == "estimate"
+    q8.device_latency["nano33ble"] = {"latency_ms": 12.5, "estimated": False, "device": "usb"}
+    assert table.refresh() is table and seen == ["rows"]
+    assert table.row(q8.name)["latency_ms"] == 12.5
+    assert table.row(q8.name)["latency_source"] == "measured"
+
+
+def test_measure_on_device_wants_one_measurement_per_variant(measured, variants):
+    from workbench.optimize import measure_on_device
+
+    with pytest.raises(ValueError, match="one measurement per variant"):
+        measure_on_device(measured[:1], variants[:2], device=None)
+
+
+def test_default_board_follows_the_default_device(monkeypatch):
+    import workbench
+
+    monkeypatch.setenv("WORKBENCH_DEVICE", "sim://pico?baud=921600")
+    assert workbench.default_board().id == "pico"
+    monkeypatch.delenv("WORKBENCH_DEVICE")
+    assert workbench.default_board().id == "nano33ble"
+
+
+def test_report_displays_in_a_frame(measured):
+    r = report(next(m for m in measured if m.kind == "int8"), "nano33ble")
+    frame = r._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and "<style>" not in frame
+    assert "&lt;style&gt;" in frame

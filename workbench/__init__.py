@@ -33,6 +33,22 @@ def open_device(url: str | None = None, **kwargs):
     return _open(url or default_device_url(), **kwargs)
 
 
+def default_board():
+    """The catalog entry of the default device's board.
+
+    For a ``sim://<board>`` URL that is the board in the URL (nothing is opened).
+    Otherwise the device is opened once and asked who it is (HELLO); a device that
+    does not answer (a line-mode sketch) raises :class:`workbench.link.LinkError`.
+    """
+    from urllib.parse import urlsplit
+
+    url = default_device_url()
+    if url.startswith("sim://"):
+        return get_board(urlsplit(url).netloc or urlsplit(url).path.strip("/"))
+    with open_device(url) as dev:
+        return get_board(dev.hello().board_id)
+
+
 def get_board(board_id: str):
     """The catalog entry of a board (``workbench boards`` lists them)."""
     from .boards import get_board as _get

@@ -220,6 +220,10 @@ def measure_on_device(measurements: Iterable[Measurement], variants: Iterable[Va
     """
     from ..link.errors import LinkError
 
+    measurements, variants = list(measurements), list(variants)
+    if len(measurements) != len(variants):
+        raise ValueError(f"{len(measurements)} measurements but {len(variants)} variants: pass "
+                         "them in the same order, one measurement per variant")
     say = progress or (lambda _line: None)
     info = device.hello()
     board_id = info.board_id

@@ -70,7 +70,11 @@ class Report:
         return path
 
     def _repr_html_(self) -> str:
-        return self.html
+        """The page in an ``<iframe srcdoc>``: its stylesheet stays inside the frame
+        instead of restyling the notebook around it."""
+        return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+                'style="width:100%;height:860px;border:1px solid #ddd;border-radius:4px" '
+                f'title="{html.escape(self.data["model"]["name"])} report"></iframe>')
 
 
 def _board(board) -> Board:

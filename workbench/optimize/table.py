@@ -463,6 +463,14 @@ class ComparisonTable:
                 fh.write(page)
         return page
 
+    def refresh(self) -> ComparisonTable:
+        """Re-evaluate every row on the current board, e.g. after
+        :func:`~workbench.optimize.measure.measure_on_device` added what a board reported
+        (observers are told ``"rows"``)."""
+        self._verdicts = {m.name: evaluate(m, self._board) for m in self._measurements}
+        self._notify("rows")
+        return self
+
     def across_boards(self, kind: str | None = "mcu") -> dict[str, dict[str, BoardVerdict]]:
         """Every variant on every catalog board: ``{variant: {board id: BoardVerdict}}``.
 
