@@ -101,6 +101,13 @@ def test_training_monitor_follows_and_stops(data):
     assert list(loss.y) == pytest.approx(result.record.history["loss"])
     monitor.show_result(result.record)
     assert "accuracy" in monitor.status.value
+    # the figures are the Output widgets' state, set directly (a capture can hang Voila)
+    for out, trace_type in ((monitor.curves, "scatter"), (monitor.confusion, "heatmap")):
+        (only,) = out.outputs
+        bundle = only["data"]["application/vnd.plotly.v1+json"]
+        assert bundle["data"][0]["type"] == trace_type
+        assert out.msg_id == ""          # never captured output
+    assert len(bundle["data"][0]["z"]) == len(data.classes)
 
 
 def test_import_train_is_light():

@@ -27,7 +27,6 @@ Changes made through the Python API (``table.board = ...``, ``table.sort(...)``,
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +38,8 @@ import traitlets as t
 from workbench.boards.catalog import Board
 from workbench.optimize.records import Measurement
 from workbench.optimize.table import TABLE_CSS, ComparisonTable
+
+from .figures import show_figure
 
 __all__ = ["CompareTable", "AXES"]
 
@@ -169,14 +170,8 @@ class CompareTable(w.VBox):
             self._draw_chart()
 
     def _draw_chart(self) -> None:
-        import plotly.io as pio
-
         self.figure = self.table.figure()
-        fig = json.loads(pio.to_json(self.figure, validate=False))
-        fig["config"] = {"displaylogo": False, "responsive": True}
-        self.chart.outputs = ({"output_type": "display_data", "metadata": {},
-                               "data": {"application/vnd.plotly.v1+json": fig,
-                                        "text/plain": "<plotly figure>"}},)
+        show_figure(self.chart, self.figure)
 
     # ------------------------------------------------------------ events
     def _on_board(self, change) -> None:

@@ -14,11 +14,16 @@ stopping still restores the best weights. Curves are a plotly figure redrawn in 
 Output widget once per epoch: its outputs are widget state, so they show in Voila
 (which renders after the notebook ran) as well as live in JupyterLab. A
 FigureWidget's incremental updates are messages, lost when no view exists yet.
+
+The figures are put in the Output widgets by :func:`workbench.ui.figures.show_figure`,
+never by capturing output: see that module for why (a capture can hang Voila).
 """
 
 from __future__ import annotations
 
 import ipywidgets as w
+
+from .figures import show_figure
 
 
 class TrainingMonitor(w.VBox):
@@ -71,9 +76,7 @@ class TrainingMonitor(w.VBox):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.figure = self._curves_figure()
-        with self.curves:
-            self.curves.clear_output(wait=True)
-            self.figure.show()
+        show_figure(self.curves, self.figure)
         self.progress.value = min(self.progress.max, epoch + 1)
         parts = [f"{k} {v:.3f}" for k, v in (logs or {}).items()]
         self.status.value = f"<b>{self.title}</b>: epoch {epoch + 1}: " + ", ".join(parts)
@@ -110,8 +113,8 @@ class TrainingMonitor(w.VBox):
 
         metrics = record.metrics.get(split) or {}
         cm = metrics.get("confusion")
-        self.confusion.clear_output()
         if not cm:
+            self.confusion.outputs = ()
             return
         fig = go.Figure(go.Heatmap(z=cm, x=record.classes, y=record.classes, colorscale="Blues",
                                    text=cm, texttemplate="%{text}", showscale=False))
@@ -120,8 +123,7 @@ class TrainingMonitor(w.VBox):
                           xaxis_title="predicted", yaxis_title="true", height=320,
                           yaxis_autorange="reversed",
                           margin={"l": 60, "r": 10, "t": 40, "b": 40})
-        with self.confusion:
-            fig.show()
+        show_figure(self.confusion, fig)
         self.status.value = (f"<b>{self.title}</b>: done after {record.epochs_run} epochs"
                              f"{' (stopped early)' if record.stopped_early else ''}, "
                              f"{split} accuracy {metrics['accuracy']:.1%}")
