@@ -54,12 +54,14 @@ def test_training_data_is_split_by_recording_and_normalised(motions, data):
 
 
 def test_train_records_what_it_trained_on(data, tmp_path):
-    result = train(small_model(data), data, TrainConfig(epochs=30, patience=5, seed=1))
+    # a builder: the weights are drawn after seeding, so the run does not depend on what
+    # ran before it in the same process
+    result = train(lambda: small_model(data), data, TrainConfig(epochs=60, patience=10, seed=1))
     rec = result.record
     assert rec.snapshot_id == data.snapshot_id
     assert rec.metrics["test"]["accuracy"] > 0.5  # 4 classes: chance is 0.25
     assert rec.metrics["test"]["n"] == 40 and len(rec.metrics["test"]["confusion"]) == 4
-    assert rec.epochs_run == len(rec.history["loss"]) <= 30
+    assert rec.epochs_run == len(rec.history["loss"]) <= 60
     assert rec.normalizer == data.normalizer.to_dict()
     assert rec.versions["tensorflow"]
     model_path, record_path = result.save(tmp_path / "imu")

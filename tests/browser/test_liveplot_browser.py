@@ -119,7 +119,11 @@ def percentile(values: list[float], q: float) -> float:
 def measure(page, timeout_ms: float = 90_000) -> dict:
     """Wait for the plot to draw, let it run, then count frames and lags for MEASURE_S."""
     plot = page.locator(".wb-liveplot").first
-    plot.locator("canvas").wait_for(timeout=timeout_ms)
+    try:
+        plot.locator("canvas").wait_for(timeout=timeout_ms)
+    except Exception:  # say what the page showed instead (an error output, a dead kernel)
+        shown = page.locator("body").inner_text()[-3000:]
+        raise AssertionError(f"the live plot never appeared; the page shows:\n{shown}") from None
     page.wait_for_function("() => Number(document.querySelector('.wb-liveplot')?.dataset.frames) > 10",
                            timeout=timeout_ms)
     time.sleep(WARMUP_S)
