@@ -23,11 +23,11 @@ import numpy as np
 def main() -> int:
     from workbench.boards import get_board
     from workbench.data.formats import example_dataset
-    from workbench.sim.tflm import probe
+    from workbench.optimize import measure
     from workbench.train._tf import keras
     from workbench.train.distill import Distiller
-    from workbench.train.export import predict_tflite, to_tflite
-    from workbench.train.fit import TrainConfig, TrainingData, metrics_from_predictions, train
+    from workbench.train.export import to_tflite
+    from workbench.train.fit import TrainConfig, TrainingData, train
     from workbench.train.qat import quantize_aware
     from workbench.train.zoo import imu_cnn
 
@@ -46,10 +46,8 @@ def main() -> int:
     def int8_accuracy(model, quantized):
         tfl = to_tflite(model, quantize="int8",
                         representative=None if quantized else data.X_train)
-        pred = predict_tflite(tfl, data.X_test, runtime="tflm").argmax(axis=1)
-        acc = metrics_from_predictions(data.y_test, pred, data.classes)
-        arena = probe(tfl, arena_limit=board.model_slots.arena_bytes).arena_bytes
-        return acc, len(tfl), arena
+        m = measure(tfl, data)    # test windows in TFLite Micro, smallest working arena
+        return {"accuracy": m.accuracy, "errors": m.errors}, m.model_bytes, m.arena_bytes
 
     cfg = TrainConfig(epochs=80, patience=12, seed=0)
     flt, t = timed(lambda: train(lambda: imu_cnn(shape, k, "s"), data, cfg))
