@@ -1,5 +1,5 @@
-"""The comparison widget in a real JupyterLab: a header click sorts, the board menu
-re-evaluates which rows fit, and the plotly chart is drawn."""
+"""The comparison widget in a real JupyterLab and in Voila: a header click sorts, the board
+menu re-evaluates which rows fit, and the plotly chart is drawn."""
 
 from __future__ import annotations
 
@@ -36,14 +36,42 @@ def names(page) -> list[str]:
         "() => [...document.querySelectorAll('.wb-compare tbody tr')].map(r => r.dataset.name)")
 
 
-def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
+def write_notebook(path, folder) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(CODE.replace("{folder!r}", repr(str(tmp_path))))]
-    nbformat.write(nb, lab_server.root / "compare.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(CODE.replace("{folder!r}", repr(str(folder))))]
+    nbformat.write(nb, path)
+
+
+def test_compare_table_in_voila(voila_server, page, tmp_path):
+    """A dashboard: the widget renders after the notebook ran, and still drives Python."""
+    write_notebook(tmp_path / "compare.ipynb", tmp_path)
+    page.goto(voila_server(tmp_path / "compare.ipynb"), timeout=120_000)
+    try:
+        page.locator(".wb-compare tbody tr").first.wait_for(timeout=TIMEOUT_MS)
+        assert "wb-nofit" in page.locator('.wb-compare tr[data-name="big"]').get_attribute("class")
+        page.locator(".wb-compare-widget .js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
+        page.locator(".wb-compare-widget select").first.select_option(label="ESP-EYE (esp-eye)")
+        page.wait_for_function(
+            "() => { const r = document.querySelector('.wb-compare tr[data-name=\"big\"]');"
+            " return r && !r.classList.contains('wb-nofit'); }", timeout=TIMEOUT_MS)
+        page.locator('.wb-compare th[data-key="accuracy"]').click()
+        page.wait_for_function(
+            "() => document.querySelector('.wb-compare tbody tr')?.dataset.name === 'big'",
+            timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Export CSV").click()
+        page.wait_for_function("() => document.body.innerText.includes('comparison.csv')",
+                               timeout=TIMEOUT_MS)
+        assert (tmp_path / "comparison.csv").read_text().startswith("name,kind,")
+    finally:
+        page.screenshot(path=str(tmp_path / "compare-voila.png"), full_page=True)
+
+
+def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
+    write_notebook(lab_server.root / "compare.ipynb", tmp_path)
     lab_server.open_and_run(page, "compare.ipynb")
     try:
         page.locator(".wb-compare tbody tr").first.wait_for(timeout=TIMEOUT_MS)
