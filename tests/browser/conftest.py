@@ -9,7 +9,8 @@ Playwright's sync API (never ``playwright install``: no browser is downloaded;
 Fixtures:
 
 * ``lab_server`` (module): a JupyterLab serving the folder ``lab_server.root`` at ``.url``;
-  ``lab_server.open_and_run(page, "x.ipynb")`` opens a notebook and runs all its cells.
+  ``lab_server.open_and_run(page, "x.ipynb")`` opens a notebook and runs all its cells;
+  ``lab_server.run_until_shown(page, "x.ipynb", ".selector")`` also waits for its output.
 * ``voila_server`` (function): ``voila_server(notebook_path)`` -> the dashboard's URL.
 * ``browser`` (session) and ``page`` (function, a fresh context: no cookies, no storage).
 
@@ -201,6 +202,36 @@ class LabServer(Server):
                 page.keyboard.press("Escape")
                 if attempt == RUN_ALL_ATTEMPTS - 1:
                     raise
+
+
+    def run_until_shown(self, page, notebook: str, selector: str,
+                        timeout_ms: float = 60_000) -> None:
+        """:meth:`open_and_run`, then wait for ``selector`` (what the notebook displays).
+
+        In a fresh environment JupyterLab sometimes shows the cells queued while the kernel
+        stays idle and nothing runs (seen only on the first runs after an install); then Run
+        All Cells is used once more. Fails with the cells' prompts and the kernel status if
+        the output never appears."""
+        self.open_and_run(page, notebook)
+        for attempt in range(2):
+            try:
+                page.locator(selector).first.wait_for(timeout=timeout_ms)
+                return
+            except Exception:  # playwright's TimeoutError
+                prompts = page.evaluate(
+                    "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                    ".map(e => e.textContent.trim())")
+                status = page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute(
+                    "data-status")
+                if attempt == 1:
+                    raise AssertionError(
+                        f"{selector} never appeared in {notebook}; cell prompts {prompts}, "
+                        f"kernel {status}:\n{page.locator('body').inner_text()[-2000:]}"
+                    ) from None
+                page.keyboard.press("Escape")
+                page.locator(".jp-Notebook .jp-Cell").first.click()
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ def assert_keeps_up(where: str, m: dict) -> None:
 
 def test_liveplot_keeps_up_in_jupyterlab(lab_server, page, tmp_path):
     write_notebook(lab_server.root / "liveplot.ipynb")
-    lab_server.open_and_run(page, "liveplot.ipynb")
+    lab_server.run_until_shown(page, "liveplot.ipynb", ".wb-liveplot canvas")
     m = measure(page)
     check_drawing(page, tmp_path / "liveplot-jupyterlab.png")
     page.screenshot(path=str(tmp_path / "jupyterlab-page.png"))
