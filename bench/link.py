@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from workbench.link import open_device
-from workbench.link.messages import SAMPLES_HEADER
+from workbench.protocol.messages import SAMPLES_HEADER
 
 
 def padded_model(size: int) -> bytes:

@@ -18,8 +18,8 @@ import pytest
 from workbench.boards import get_board
 from workbench.link import ConnectionLost, open_device
 from workbench.link import errors as E
-from workbench.link import messages as m
-from workbench.link.framing import Frame, FrameParser, encode_frame
+from workbench.protocol import messages as m
+from workbench.protocol.framing import Frame, FrameParser, encode_frame
 from workbench.sim.firmware import VirtualFirmware
 from workbench.sim.flash import Flash
 

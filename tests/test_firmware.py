@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from workbench.boards import get_board
-from workbench.link import messages as m
-from workbench.link.framing import FLAG_RETRY, Frame, FrameParser, encode_frame
+from workbench.protocol import messages as m
+from workbench.protocol.framing import FLAG_RETRY, Frame, FrameParser, encode_frame
 from workbench.sim.firmware import VirtualFirmware
 from workbench.sim.flash import Flash
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.link.framing import (ABSOLUTE_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD, DELIMITER,
+from workbench.protocol.framing import (ABSOLUTE_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD, DELIMITER,
                                     HEADER_SIZE, MIN_BODY, Frame, FrameParser, ParserStats,
                                     cobs_decode, cobs_encode, crc32, encode_frame,
                                     max_encoded_size)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from workbench.link import open_device
-from workbench.link.linemode import LineParser, RateEstimator, parse_numbers
+from workbench.protocol.linemode import LineParser, RateEstimator, parse_numbers
 
 FRUIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "arduino-fruit-color"
 

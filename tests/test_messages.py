@@ -1,4 +1,4 @@
-"""Payload codecs of the framed protocol (workbench.link.messages).
+"""Payload codecs of the framed protocol (workbench.protocol.messages).
 
 Every payload dataclass round-trips through encode()/decode(); every decode
 fails with MalformedPayload, and nothing else, on short, long or arbitrary
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.link import messages as m
-from workbench.link.messages import (RESULT_LATENCY_ESTIMATED, RESULT_OUTPUTS_DETACHED,
+from workbench.protocol import messages as m
+from workbench.protocol.messages import (RESULT_LATENCY_ESTIMATED, RESULT_OUTPUTS_DETACHED,
                                      SAMPLES_HEADER, Capability, DType, MalformedPayload, Mode,
                                      Reader, SlotState, Writer)
 

@@ -18,7 +18,7 @@ from test_tflm import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
 from workbench.boards import get_board  # noqa: E402
 from workbench.optimize import (  # noqa: E402
     ComparisonTable, evaluate, make_variants, measure, measure_all, report, variant_from_tflite)
-from workbench.sim.tflm import ModelError, inspect_model, min_arena, probe  # noqa: E402
+from workbench.tflite.tflm import ModelError, inspect_model, min_arena, probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import serial
 
 from conftest import start_sim
 from workbench.link import OpenError, open_device, open_port
-from workbench.link import messages as m
-from workbench.link.framing import FLAG_RETRY, Frame, FrameParser, encode_frame
+from workbench.protocol import messages as m
+from workbench.protocol.framing import FLAG_RETRY, Frame, FrameParser, encode_frame
 
 
 def read_frames(port, want: int, timeout: float = 3.0) -> list[Frame]:

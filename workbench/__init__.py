@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import os
 
+from .errors import WorkbenchError
+
 __version__ = "0.1.0"
 
 DEFAULT_DEVICE = "sim://nano33ble"
+
+__all__ = ["WorkbenchError", "open_device", "default_device_url", "default_board", "get_board",
+           "DEFAULT_DEVICE", "__version__"]
 
 
 def default_device_url() -> str:

@@ -183,7 +183,7 @@ def _report(args) -> int:
     from .optimize import ModelImportError, evaluate, measure, report
     from .optimize.boardfit import fmt_bytes
     from .optimize.variants import Variant
-    from .sim.tflm import ModelError
+    from .tflite import ModelError
 
     try:
         catalog = load_catalog()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import yaml
+from ..errors import WorkbenchError
 
 __all__ = [
     "Board",
@@ -48,11 +49,11 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HEX4_RE = re.compile(r"^[0-9A-Fa-f]{4}$")
 
 
-class CatalogError(ValueError):
+class CatalogError(WorkbenchError, ValueError):
     """The catalog file is malformed; the message names the board and field."""
 
 
-class _KeyErrorWithMessage(KeyError):
+class _KeyErrorWithMessage(WorkbenchError, KeyError):
     # KeyError.__str__ shows repr(arg) (quoted); show the message as written.
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

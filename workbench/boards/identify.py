@@ -23,7 +23,7 @@ class FoundDevice:
     """``VID:PID`` as 4-digit hex, empty for ports that are not USB."""
     candidates: list[Board] = field(default_factory=list)
     hello: object | None = None
-    """The board's :class:`~workbench.link.messages.Info` if it answered HELLO."""
+    """The board's :class:`~workbench.protocol.messages.Info` if it answered HELLO."""
     sensors: tuple = ()
     probe_error: str = ""
     virtual: bool = False

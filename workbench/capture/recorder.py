@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data import Dataset, RecordingMeta
 from ..link import Device, LinkError, open_device
-from ..link.messages import Capability, SensorDesc
+from ..protocol.messages import Capability, SensorDesc
 from .session import CaptureSession
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .store import Dataset, Recording, RecordingMeta, Region
+from ..errors import WorkbenchError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .segment import SegmentResult
@@ -45,7 +46,7 @@ MAX_LABEL_CHARS = 64
 _ENERGY_KEYS = frozenset({"window_s", "baseline", "channels"})
 
 
-class LabelingError(Exception):
+class LabelingError(WorkbenchError):
     """An editing action that cannot be done (the message says why); nothing was written."""
 
 

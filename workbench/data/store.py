@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from ..errors import WorkbenchError
 
 FORMAT = "workbench-dataset"
 VERSION = 1
@@ -36,7 +37,7 @@ FLUSH_SECONDS = 1.0
 """A recording in progress reaches the file at least this often."""
 
 
-class DatasetError(Exception):
+class DatasetError(WorkbenchError):
     """A store that cannot be opened or an operation it cannot do (message says why)."""
 
 

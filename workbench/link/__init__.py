@@ -8,13 +8,22 @@ done (``with open_device(...) as dev:``).
 from __future__ import annotations
 
 from .device import Device, InferenceResult, Recording, SampleBlock, Stream, Timeouts
-from .errors import (ConnectionLost, DeviceError, LinkError, LinkTimeout, NotFramed,
-                     OpenError)
+from .errors import (ArenaTooSmall, BadArgument, Busy, ConnectionLost, DeviceError, InferFailed,
+                     Internal, LinkError, LinkTimeout, Malformed, ModelInvalid, ModelTooLarge,
+                     NoFallback, NoModel, NotFound, NotFramed, NotSupported, NoTransfer,
+                     OpenError, OutOfOrder, SlotActive, UnknownRequest, UnsupportedOp,
+                     VerifyFailed)
 from .transport import DEFAULT_BAUD, open_port
 
 __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBlock",
-           "Recording", "InferenceResult", "LinkError", "LinkTimeout", "ConnectionLost",
-           "DeviceError", "NotFramed", "OpenError"]
+           "Recording", "InferenceResult",
+           # errors of the link itself
+           "LinkError", "LinkTimeout", "ConnectionLost", "NotFramed", "OpenError",
+           # errors a device reports (ERROR frames), one class per code
+           "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
+           "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
+           "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
+           "NotSupported", "Internal", "NoTransfer"]
 
 
 def open_device(url: str, *, baudrate: int = DEFAULT_BAUD, mode: str = "auto",

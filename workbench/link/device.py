@@ -23,11 +23,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import messages as m
+from ..protocol import messages as m
 from .errors import (ConnectionLost, DeviceError, LinkError, LinkTimeout, NotFramed,
                      OutOfOrder, error_from_frame)
-from .framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
-from .linemode import LineParser, RateEstimator
+from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
+from ..protocol.linemode import LineParser, RateEstimator
 
 # Named time-outs and retry counts (seconds / attempts). Override per device with
 # ``open_device(url, timeouts=Timeouts(...))``.
@@ -545,7 +545,7 @@ class Device:
         """Run the active model on the device with these input tensors.
 
         Inputs are sent as raw little-endian bytes of their dtype (cast and
-        shape them as the model expects: see ``slots()`` and ``workbench.sim.tflm``).
+        shape them as the model expects: see ``slots()`` and ``workbench.tflite.tflm``).
         Inputs larger than one frame go ahead in SET_INPUT chunks.
         """
         self._require_framed("inference")

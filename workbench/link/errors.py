@@ -7,10 +7,11 @@ Device-reported errors (ERROR frames) map one-to-one onto subclasses of
 
 from __future__ import annotations
 
-from .messages import Error, ErrorCode
+from ..protocol.messages import Error, ErrorCode
+from ..errors import WorkbenchError
 
 
-class LinkError(Exception):
+class LinkError(WorkbenchError):
     """Base of every error raised by ``workbench.link``."""
 
 
@@ -41,28 +42,113 @@ class DeviceError(LinkError):
         self.detail = detail
 
 
-def _error_class(name: str, code: ErrorCode, doc: str) -> type[DeviceError]:
-    return type(name, (DeviceError,), {"code": code, "__doc__": doc})
+class Malformed(DeviceError):
+    """The device could not parse a request."""
+
+    code = ErrorCode.MALFORMED
 
 
-Malformed = _error_class("Malformed", ErrorCode.MALFORMED, "The device could not parse a request.")
-UnknownRequest = _error_class("UnknownRequest", ErrorCode.UNKNOWN_TYPE, "The firmware does not know this request type.")
-BadArgument = _error_class("BadArgument", ErrorCode.BAD_ARGUMENT, "A request argument is out of range.")
-Busy = _error_class("Busy", ErrorCode.BUSY, "The device is busy with another operation.")
-NotFound = _error_class("NotFound", ErrorCode.NOT_FOUND, "No such sensor, slot or tensor.")
-NoModel = _error_class("NoModel", ErrorCode.NO_MODEL, "No model is active on the device.")
-ModelTooLarge = _error_class("ModelTooLarge", ErrorCode.MODEL_TOO_LARGE, "The model does not fit a model slot in flash.")
-ArenaTooSmall = _error_class("ArenaTooSmall", ErrorCode.ARENA_TOO_SMALL, "The model needs more RAM for its tensor arena than the board has.")
-UnsupportedOp = _error_class("UnsupportedOp", ErrorCode.UNSUPPORTED_OP, "The model uses an operator the firmware lacks.")
-ModelInvalid = _error_class("ModelInvalid", ErrorCode.MODEL_INVALID, "The bytes are not a valid .tflite model.")
-OutOfOrder = _error_class("OutOfOrder", ErrorCode.OUT_OF_ORDER, "A chunk arrived at an unexpected offset; detail is the expected one.")
-VerifyFailed = _error_class("VerifyFailed", ErrorCode.VERIFY_FAILED, "The received image does not match its size or SHA-256.")
-NoFallback = _error_class("NoFallback", ErrorCode.NO_FALLBACK, "There is no previous model to roll back to.")
-SlotActive = _error_class("SlotActive", ErrorCode.SLOT_ACTIVE, "The running model's slot cannot be overwritten.")
-InferFailed = _error_class("InferFailed", ErrorCode.INFER_FAILED, "The interpreter failed to run the model.")
-NotSupported = _error_class("NotSupported", ErrorCode.NOT_SUPPORTED, "The device lacks this capability.")
-Internal = _error_class("Internal", ErrorCode.INTERNAL, "The firmware hit a fault of its own (a bug).")
-NoTransfer = _error_class("NoTransfer", ErrorCode.NO_TRANSFER, "A model chunk or end arrived with no transfer begun.")
+class UnknownRequest(DeviceError):
+    """The firmware does not know this request type."""
+
+    code = ErrorCode.UNKNOWN_TYPE
+
+
+class BadArgument(DeviceError):
+    """A request argument is out of range."""
+
+    code = ErrorCode.BAD_ARGUMENT
+
+
+class Busy(DeviceError):
+    """The device is busy with another operation."""
+
+    code = ErrorCode.BUSY
+
+
+class NotFound(DeviceError):
+    """No such sensor, slot or tensor."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class NoModel(DeviceError):
+    """No model is active on the device."""
+
+    code = ErrorCode.NO_MODEL
+
+
+class ModelTooLarge(DeviceError):
+    """The model does not fit a model slot in flash."""
+
+    code = ErrorCode.MODEL_TOO_LARGE
+
+
+class ArenaTooSmall(DeviceError):
+    """The model needs more RAM for its tensor arena than the board has."""
+
+    code = ErrorCode.ARENA_TOO_SMALL
+
+
+class UnsupportedOp(DeviceError):
+    """The model uses an operator the firmware lacks."""
+
+    code = ErrorCode.UNSUPPORTED_OP
+
+
+class ModelInvalid(DeviceError):
+    """The bytes are not a valid .tflite model."""
+
+    code = ErrorCode.MODEL_INVALID
+
+
+class OutOfOrder(DeviceError):
+    """A chunk arrived at an unexpected offset; detail is the expected one."""
+
+    code = ErrorCode.OUT_OF_ORDER
+
+
+class VerifyFailed(DeviceError):
+    """The received image does not match its size or SHA-256."""
+
+    code = ErrorCode.VERIFY_FAILED
+
+
+class NoFallback(DeviceError):
+    """There is no previous model to roll back to."""
+
+    code = ErrorCode.NO_FALLBACK
+
+
+class SlotActive(DeviceError):
+    """The running model's slot cannot be overwritten."""
+
+    code = ErrorCode.SLOT_ACTIVE
+
+
+class InferFailed(DeviceError):
+    """The interpreter failed to run the model."""
+
+    code = ErrorCode.INFER_FAILED
+
+
+class NotSupported(DeviceError):
+    """The device lacks this capability."""
+
+    code = ErrorCode.NOT_SUPPORTED
+
+
+class Internal(DeviceError):
+    """The firmware hit a fault of its own (a bug)."""
+
+    code = ErrorCode.INTERNAL
+
+
+class NoTransfer(DeviceError):
+    """A model chunk or end arrived with no transfer begun."""
+
+    code = ErrorCode.NO_TRANSFER
+
 
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,

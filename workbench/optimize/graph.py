@@ -47,7 +47,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..sim.tflm import ModelError, _dtype_name, _enum_names, _schema, inspect_model
+from ..tflite.tflm import ModelError, _dtype_name, _enum_names, _schema, inspect_model
 
 __all__ = [
     "TensorSpec",
@@ -161,7 +161,7 @@ class Graph:
     largest-first memory plan like TFLM's (``memory_layout``). TFLM's real arena
     adds persistent structures (tensor metadata, per-channel quantization data,
     kernel scratch buffers) on top, so measure it with
-    :func:`workbench.sim.tflm.min_arena` when it matters.
+    :func:`workbench.tflite.tflm.min_arena` when it matters.
     """
 
     ops: tuple[OpStats, ...]
@@ -225,7 +225,7 @@ class Graph:
 def analyze(model_bytes: bytes) -> Graph:
     """Analyze subgraph 0 of a .tflite model op by op.
 
-    The model is validated first with :func:`workbench.sim.tflm.inspect_model`
+    The model is validated first with :func:`workbench.tflite.tflm.inspect_model`
     (bounds-checked, pure Python), then read through the schema's object API.
 
     Args:

@@ -3,7 +3,7 @@
 :func:`load_model` takes what a user already has and returns an :class:`ImportedModel`
 whose ``tflite`` bytes the optimize step can measure and the deploy step can ship:
 
-- ``.tflite`` bytes or file: validated with :func:`workbench.sim.tflm.inspect_model`
+- ``.tflite`` bytes or file: validated with :func:`workbench.tflite.tflm.inspect_model`
   and passed through unchanged.
 - a Keras model object, or a ``.keras`` / ``.h5`` file: converted with
   :func:`workbench.train.export.to_tflite` (batch fixed to 1). Files are read with
@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sim.tflm import ModelError, inspect_model
+from ..tflite import ModelError, inspect_model
+from ..errors import WorkbenchError
 
 __all__ = [
     "ModelImportError",
@@ -86,10 +87,10 @@ _SUFFIX_HINTS = {
 }
 
 
-class ModelImportError(ValueError):
+class ModelImportError(WorkbenchError, ValueError):
     """A model cannot be imported; the message says what is wrong and what to do.
 
-    A ``ValueError``, like :class:`workbench.sim.tflm.ModelError`, so callers that
+    A ``ValueError``, like :class:`workbench.tflite.tflm.ModelError`, so callers that
     already handle bad arguments handle it too.
     """
 

@@ -9,7 +9,7 @@ and returns a :class:`~workbench.optimize.records.Measurement`:
   an op it has no kernel for) is measured in LiteRT instead, with a warning saying so;
 * **agreement** with the float model: the fraction of test windows with the same class;
 * **arena**: the smallest tensor arena that works, found by bisection in child processes
-  (:func:`workbench.sim.tflm.min_arena`), so a crash inside TFLM never reaches the caller;
+  (:func:`workbench.tflite.tflm.min_arena`), so a crash inside TFLM never reaches the caller;
 * **sizes**: the model bytes, and the estimated kernel code for the ops it needs;
 * **ops**: parameters, MACs, ops TFLM has no kernel for (named), float ops left in a
   quantized model, hybrid ops;
@@ -92,11 +92,11 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
         larger than ``arena_upper``) are in its ``unsupported_ops`` and ``warnings``.
 
     Raises:
-        workbench.sim.tflm.ModelError: the bytes are not a valid .tflite model.
+        workbench.tflite.tflm.ModelError: the bytes are not a valid .tflite model.
         ValueError: bad ``runtime`` or ``data``.
     """
     from ..boards import get_board
-    from ..sim.tflm import ModelError, inspect_model, min_arena, probe
+    from ..tflite import ModelError, inspect_model, min_arena, probe
     from ..train.export import predict_tflite
     from ..train.fit import metrics_from_predictions
     from .graph import analyze
@@ -250,6 +250,6 @@ def measure_on_device(measurements: Iterable[Measurement], variants: Iterable[Va
 
 
 def _input_spec(blob: bytes) -> Any:
-    from ..sim.tflm import inspect_model
+    from ..tflite import inspect_model
 
     return inspect_model(blob).inputs[0]

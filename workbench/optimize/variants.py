@@ -78,7 +78,7 @@ class Variant:
 def variant_from_tflite(name: str, tflite: bytes, *, kind: str = "imported",
                         notes: Iterable[str] = ()) -> Variant:
     """A :class:`Variant` for an existing .tflite model (validated: raises ModelError)."""
-    from ..sim.tflm import inspect_model
+    from ..tflite import inspect_model
 
     inspect_model(bytes(tflite))
     return Variant(name, kind, bytes(tflite), None, list(notes))

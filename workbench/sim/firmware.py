@@ -21,12 +21,12 @@ from typing import Callable
 import numpy as np
 
 from ..boards import Board
-from ..link import messages as m
-from ..link.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
+from ..protocol import messages as m
+from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from .flash import Flash, FlashError
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS, make_source
-from .tflm import ModelError, TflmRunner, inspect_model, probe
+from ..tflite import ModelError, TflmRunner, inspect_model, probe
 
 FIRMWARE_VERSION = "workbench-sim 1.0"
 TX_BUFFER_BYTES = 4096

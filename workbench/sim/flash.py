@@ -17,10 +17,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..link.messages import SlotState
+from ..protocol.messages import SlotState
+from ..errors import WorkbenchError
 
 
-class FlashError(Exception):
+class FlashError(WorkbenchError):
     """A slot operation that the flash layout forbids (message says why)."""
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from .sensors import (NOISE_RMS, STANDARD_GRAVITY, NoiseStream, SensorLike, canonical_kind,
                       to_raw, unit_factor)
+from ..errors import WorkbenchError
 
 __all__ = ["ReplayUnavailable", "ReplaySource", "REPLAY_SCENARIOS", "DATASET_RATE_HZ",
            "basicmotions_dir", "read_ts", "load_basicmotions"]
@@ -56,7 +57,7 @@ REPLAY_SCENARIOS: Mapping[str, str] = {
 }
 
 
-class ReplayUnavailable(RuntimeError):
+class ReplayUnavailable(WorkbenchError, RuntimeError):
     """The recorded data set cannot be found (its package is not installed)."""
 
 

@@ -26,7 +26,7 @@ import tty
 from dataclasses import dataclass
 
 from ..boards import get_board, load_catalog
-from ..link import messages as m
+from ..protocol import messages as m
 from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
 from .flash import Flash
 

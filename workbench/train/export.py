@@ -8,7 +8,7 @@ dynamic-range ("hybrid") quantization. Quantization-aware-trained models (from
 ranges, with no representative data needed.
 
 :func:`predict_tflite` runs every sample through a real interpreter, TFLite Micro
-(through :class:`workbench.sim.tflm.TflmRunner`, crash-safe) or LiteRT, quantizing
+(through :class:`workbench.tflite.tflm.TflmRunner`, crash-safe) or LiteRT, quantizing
 inputs and dequantizing outputs, so the accuracy of an int8 model is measured on
 the arithmetic that will run on the device.
 
@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..sim.tflm import TensorInfo, inspect_model
+from ..tflite import TensorInfo, inspect_model
 
 __all__ = [
     "to_tflite",
@@ -247,7 +247,7 @@ def _litert_runner(model_bytes: bytes):
 
 
 def _tflm_runner(model_bytes: bytes, arena_bytes: int):
-    from ..sim.tflm import ModelError, TflmRunner, probe
+    from ..tflite import ModelError, TflmRunner, probe
 
     result = probe(model_bytes, arena_bytes)
     if not result.ok and result.missing_bytes:  # one retry with what TFLM asked for

@@ -32,6 +32,7 @@ import re
 from typing import Any, Callable
 
 from ._tf import keras, tfmot
+from ..errors import WorkbenchError
 
 __all__ = ["UnsupportedLayerError", "quantize_aware", "qat_from_scratch", "is_quantize_aware"]
 
@@ -51,7 +52,7 @@ _DEFAULT_ADVICE = ("replace it with layers tfmot supports (Conv2D with a (k, 1) 
 _FOLDED = {"BatchNormalization", "SyncBatchNormalization"}
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(WorkbenchError, ValueError):
     """The model has layers that tfmot's default 8-bit scheme cannot quantize.
 
     ``layers`` lists ``(layer name, class name)`` for every offending layer; the

@@ -1,7 +1,7 @@
 """CSV import and export: what sketches print, read as it is.
 
 Import reads a file the way the line-mode reader reads a serial port
-(:class:`workbench.link.linemode.LineParser`): numbers separated by commas, tabs, semicolons or
+(:class:`workbench.protocol.linemode.LineParser`): numbers separated by commas, tabs, semicolons or
 spaces, one sample per line; a header line right before the first sample names the channels;
 blank lines and stray text (``Failed to initialize IMU!``, a line with a field missing) are
 skipped and counted in the recording's ``extra`` (``skipped_lines``, ``blank_lines``).
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...link.linemode import LineParser
+from ...protocol.linemode import LineParser
 from ..store import Dataset, Recording, RecordingMeta
 from . import store_recording
 

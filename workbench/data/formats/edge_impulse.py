@@ -42,6 +42,7 @@ import numpy as np
 
 from ..store import Dataset, Recording, RecordingMeta
 from . import store_recording
+from ...errors import WorkbenchError
 
 __all__ = ["SignatureError", "to_edge_impulse", "from_edge_impulse", "export_edge_impulse",
            "import_edge_impulse", "EMPTY_SIGNATURE"]
@@ -52,7 +53,7 @@ DEFAULT_DEVICE_TYPE = "TINYML_WORKBENCH"
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class SignatureError(ValueError):
+class SignatureError(WorkbenchError, ValueError):
     """The message's signature does not verify (tampered data, or the wrong HMAC key)."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
 import numpy as np
+from ..errors import WorkbenchError
 
 PROTOCOL_VERSION = 1
 RESPONSE_BIT = 0x80
@@ -144,7 +145,7 @@ def _f32_tidy(x: float) -> float:
     return float(np.format_float_positional(np.float32(x), unique=True, trim="-"))
 
 
-class MalformedPayload(ValueError):
+class MalformedPayload(WorkbenchError, ValueError):
     """A payload that does not match its message layout."""
 
 

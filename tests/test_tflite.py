@@ -1,4 +1,4 @@
-"""Tests for workbench.sim.tflm: running models in the real TFLite Micro interpreter.
+"""Tests for workbench.tflite.tflm: running models in the real TFLite Micro interpreter.
 
 These run the real interpreter (in child processes and in-process); nothing is mocked
 except where a test proves that *no* child is started.
@@ -19,8 +19,8 @@ import pytest
 import flatbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from workbench.sim import tflm
-from workbench.sim.tflm import ModelError, ProbeResult, TflmRunner, inspect_model, min_arena, probe
+from workbench.tflite import tflm
+from workbench.tflite.tflm import ModelError, ProbeResult, TflmRunner, inspect_model, min_arena, probe
 
 SINE = (
     importlib.resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite"
@@ -363,7 +363,7 @@ def test_inspect_loads_no_tflm_and_no_tensorflow(tmp_path):
     model.write_bytes(SINE)
     code = (
         "import sys; from pathlib import Path\n"
-        "from workbench.sim.tflm import inspect_model\n"
+        "from workbench.tflite.tflm import inspect_model\n"
         f"info = inspect_model(Path({str(model)!r}).read_bytes())\n"
         "assert info.ops == ['FULLY_CONNECTED'], info.ops\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tflite_micro', 'tensorflow')]\n"

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+from ..errors import WorkbenchError
 
 __all__ = [
     "ModelError",
@@ -65,7 +66,7 @@ MIN_ARENA_MAX_PROBES = 14
 _TFLITE_IDENTIFIER = b"TFL3"
 
 
-class ModelError(ValueError):
+class ModelError(WorkbenchError, ValueError):
     """The model bytes cannot be run: malformed, unsupported, or need more memory.
 
     The message always says what is wrong and what to do about it. It is a
