@@ -17,15 +17,15 @@ from workbench.data.formats import (SignatureError, example_dataset, export_csv,
                                     export_edge_impulse, export_wav, from_edge_impulse,
                                     import_basicmotions, import_csv, import_edge_impulse,
                                     import_wav, to_edge_impulse)
+import workbench.data
 from workbench.data.store import Dataset
 
-FRUIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "arduino-fruit-color"
+FRUIT = Path(workbench.data.__file__).parent / "examples" / "arduino-fruit-color"  # shipped copy
 ALSA = Path("/usr/share/sounds/alsa")
 ALSA_FILES = sorted(ALSA.glob("*.wav")) if ALSA.is_dir() else []
 HAVE_AEON = importlib.util.find_spec("aeon") is not None
 HAVE_CBOR = importlib.util.find_spec("cbor2") is not None
 
-needs_fruit = pytest.mark.skipif(not FRUIT.is_dir(), reason="shared/data not beside the checkout")
 needs_alsa = pytest.mark.skipif(not ALSA_FILES, reason="apt-get install alsa-utils")
 needs_aeon = pytest.mark.skipif(not HAVE_AEON, reason="pip install aeon")
 needs_cbor = pytest.mark.skipif(not HAVE_CBOR, reason="pip install cbor2")
@@ -45,7 +45,6 @@ def unchanged(ds: Dataset, before: int) -> None:
 
 
 # ------------------------------------------------------------------------------------- CSV
-@needs_fruit
 @pytest.mark.parametrize("fruit", ["apple", "banana", "orange"])
 def test_real_fruit_csv_is_read_as_printed(ds, fruit):
     path = FRUIT / f"{fruit}.csv"
@@ -65,7 +64,6 @@ def test_real_fruit_csv_is_read_as_printed(ds, fruit):
     assert np.allclose(rec.values.sum(axis=1), 1.0, atol=0.01)  # colour shares add up to one
 
 
-@needs_fruit
 def test_unknown_rate_is_a_clear_error_and_stores_nothing(ds):
     before = len(ds)
     with pytest.raises(ValueError, match="rate_hz"):
@@ -73,7 +71,6 @@ def test_unknown_rate_is_a_clear_error_and_stores_nothing(ds):
     unchanged(ds, before)
 
 
-@needs_fruit
 def test_stray_text_and_blank_lines_are_skipped_and_counted(ds, tmp_path):
     real = (FRUIT / "banana.csv").read_text().splitlines()
     header, rows = real[0], real[1:]
@@ -94,7 +91,6 @@ def test_stray_text_and_blank_lines_are_skipped_and_counted(ds, tmp_path):
     np.testing.assert_array_equal(ds.load(meta.id).values, expected)
 
 
-@needs_fruit
 def test_csv_export_then_import_gives_the_same_recording(ds, tmp_path):
     meta = import_csv(ds, FRUIT / "orange.csv", label="orange", rate_hz=10)
     out = export_csv(meta, ds, tmp_path / "orange-out.csv")
@@ -400,7 +396,6 @@ def test_unsigned_message_is_accepted_without_a_key():
     assert from_edge_impulse(data, hmac_key=HMAC_KEY, verify=False)[1].shape == (4, 1)
 
 
-@needs_fruit
 def test_our_encoder_output_verifies_independently(ds):
     meta = import_csv(ds, FRUIT / "apple.csv", label="apple", rate_hz=10)
     data = to_edge_impulse(ds.load(meta.id), hmac_key=HMAC_KEY, device_type="NANO33BLE")
@@ -533,7 +528,7 @@ def test_edge_impulse_import_of_the_docs_example(ds, tmp_path):
 # ----------------------------------------------------------------------- BasicMotions
 @needs_aeon
 def test_basicmotions_import_matches_the_ts_files(ds):
-    from workbench.sim.replay import basicmotions_dir, read_ts
+    from workbench.data.formats import basicmotions_dir, read_ts
 
     metas = import_basicmotions(ds)
     assert len(metas) == len(ds) == 80
@@ -582,7 +577,6 @@ def test_example_basicmotions(tmp_path):
         example_dataset("mnist", tmp_path / "x")
 
 
-@needs_fruit
 def test_example_fruit_color(tmp_path):
     d = example_dataset("fruit-color", tmp_path / "fruit")
     metas = {m.label: m for m in d}

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from workbench.data.quality import (LabelCheck, Suspect, check_labels, feature_names,
                                     find_suspects, make_folds, summary, window_features)
 
-from workbench.sim.replay import ReplayUnavailable, load_basicmotions
+from workbench.refdata import DataUnavailable, load_basicmotions
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def basicmotions():
     """BasicMotions, real smartwatch windows; read from aeon's files without importing aeon."""
     try:
         X, labels = load_basicmotions("all")
-    except ReplayUnavailable as e:
+    except DataUnavailable as e:
         pytest.skip(str(e))
     return np.transpose(X, (0, 2, 1)).copy(), np.array(labels)  # (80, 100, 6)
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from workbench.sim import sensors as sens
-from workbench.sim.sensors import SCENARIOS, Scenario, SensorSource, make_source
+from workbench.sim.sensors import SCENARIOS, Scenario, SensorSource
+from workbench.sim.sources import make_source
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,8 @@ def test_make_source():
 
 @needs_aeon
 def test_replay_walking_at_10_hz_equals_the_first_recording():
-    from workbench.sim.replay import ReplaySource, load_basicmotions, read_ts, basicmotions_dir
+    from workbench.refdata import basicmotions_dir, load_basicmotions, read_ts
+    from workbench.sim.replay import ReplaySource
     X, labels = read_ts(basicmotions_dir() / "BasicMotions_TRAIN.ts")
     assert X.shape == (40, 6, 100) and set(labels) == {"Standing", "Walking", "Running",
                                                        "Badminton"}
@@ -431,26 +433,56 @@ def test_replay_shuffle_and_noise_options():
 
 
 def test_replay_unavailable_without_aeon(monkeypatch):
-    from workbench.sim import replay
-    replay.load_basicmotions.cache_clear()
-    monkeypatch.setattr(replay.importlib.util, "find_spec", lambda name, *a: None)
+    from workbench import refdata
+    from workbench.errors import WorkbenchError
+    refdata.load_basicmotions.cache_clear()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     try:
-        with pytest.raises(replay.ReplayUnavailable, match="pip install"):
+        with pytest.raises(refdata.DataUnavailable, match="pip install") as e:
             make_source(ACCEL, replay="basicmotions")
     finally:
-        replay.load_basicmotions.cache_clear()
-    assert sens.ReplayUnavailable is replay.ReplayUnavailable
+        refdata.load_basicmotions.cache_clear()
+    assert isinstance(e.value, WorkbenchError) and isinstance(e.value, RuntimeError)
 
 
 @needs_aeon
 def test_replay_does_not_import_aeon():
     code = ("import sys\n"
             "from dataclasses import dataclass\n"
-            "from workbench.sim.sensors import make_source\n"
+            "from workbench.sim.sources import make_source\n"
             "@dataclass\n"
             "class S:\n"
             "    id='accel'; kind='accelerometer'; channels=('x','y','z'); units='g'\n"
             "    rate_hz=119; dtype='int16'; scale=0.000122\n"
             "make_source(S(), replay='basicmotions', scenario='running').read(100)\n"
             "assert 'aeon' not in sys.modules, 'aeon was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@needs_aeon
+def test_replay_of_recordings_passed_in():
+    """ReplaySource takes its arrays from the caller (here one Walking case, 3 ms^-2 on x)."""
+    from workbench.sim.replay import ReplaySource
+    X = np.zeros((1, 6, 10))
+    X[0, 0] = 3.0
+    src = ReplaySource(ACCEL, rate_hz=10, scenario="walking", recordings=(X, ("Walking",)))
+    got = src.read(20) * ACCEL.scale
+    np.testing.assert_allclose(got[:, 0], 3.0 / sens.STANDARD_GRAVITY, atol=ACCEL.scale)
+    np.testing.assert_allclose(got[:, 2], 1.0, atol=ACCEL.scale)          # gravity added
+    with pytest.raises(ValueError, match="no 'Running' case"):
+        ReplaySource(ACCEL, scenario="running", recordings=(X, ("Walking",)))
+
+
+@pytest.mark.parametrize("module, absent", [
+    ("workbench.sim.sensors", "workbench.sim.replay"),
+    ("workbench.sim.replay", "workbench.sim.sensors"),
+    ("workbench.sim.firmware", "workbench.data"),
+    ("workbench.refdata", "workbench.sim"),
+])
+def test_sources_import_one_way(module, absent):
+    """Synthetic and replayed sources share sensor_base and do not import each other; the
+    virtual board does not import the data layer (it reads BasicMotions through refdata)."""
+    code = (f"import sys, {module}\n"
+            f"assert not any(m == {absent!r} or m.startswith({absent!r} + '.') "
+            f"for m in sys.modules), sorted(m for m in sys.modules if m.startswith('workbench'))\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

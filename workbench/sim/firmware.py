@@ -25,7 +25,8 @@ from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from .flash import Flash, FlashError
 from .replay import REPLAY_SCENARIOS
-from .sensors import SCENARIOS, make_source
+from .sensors import SCENARIOS
+from .sources import make_source
 from ..tflite import ModelError, TflmRunner, inspect_model, probe
 
 FIRMWARE_VERSION = "workbench-sim 1.0"

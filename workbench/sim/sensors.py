@@ -13,7 +13,9 @@ Two kinds of source, one interface (``read(n)``, ``sample_index``, ``rate_hz``,
   with the kinematics engine, in :mod:`workbench.sim.scenarios` and re-exported here);
 * :class:`workbench.sim.replay.ReplaySource` replays real recordings (aeon's BasicMotions).
 
-:func:`make_source` picks one.
+:func:`workbench.sim.sources.make_source` picks one. What both share (kinds, units, raw
+conversion, noise levels) is in :mod:`workbench.sim.sensor_base`; this module does not import
+the replay.
 
 The motion model
 ----------------
@@ -37,99 +39,30 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Protocol, Union
+from typing import Union
 
 import numpy as np
 
 from .scenarios import (SCENARIOS, TWO_PI, NoiseStream, Scenario, Segment, seed_words, sincos,
                         to_body)
+from .sensor_base import (NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw,
+                          unit_factor)
 
 __all__ = [
-    "STANDARD_GRAVITY", "SensorLike", "Scenario", "SCENARIOS", "SensorSource", "make_source",
-    "canonical_kind", "unit_factor", "to_raw", "NoiseStream", "NOISE_RMS", "REPLAYS",
+    "STANDARD_GRAVITY", "SensorLike", "Scenario", "SCENARIOS", "SensorSource",
+    "canonical_kind", "unit_factor", "to_raw", "NoiseStream", "NOISE_RMS",
 ]
-
-STANDARD_GRAVITY = 9.80665  # m/s^2 per g
-REPLAYS = ("basicmotions",)
-
-
-class SensorLike(Protocol):
-    """What a source needs to know about a sensor (the catalog's sensor entries fit)."""
-
-    id: str
-    kind: str
-    channels: tuple[str, ...]
-    units: str
-    rate_hz: float
-    dtype: str
-    scale: float
-
-
-# ---------------------------------------------------------------------------------------------
-# Kinds, units and raw conversion
-
-_KIND_ALIASES = (
-    ("accel", "accelerometer"), ("gyro", "gyroscope"), ("mag", "magnetometer"),
-    ("mic", "microphone"), ("audio", "microphone"), ("colo", "color"), ("light", "color"),
-    ("rgb", "color"), ("temp", "temperature"), ("humid", "humidity"), ("press", "pressure"),
-    ("baro", "pressure"),
-)
-
-
-def canonical_kind(kind: str) -> str:
-    """Map a catalog kind (or a short alias such as "accel") to the model's kind name."""
-    k = str(kind).strip().lower()
-    for prefix, name in _KIND_ALIASES:
-        if k.startswith(prefix):
-            return name
-    return "generic"
-
-
-# Models work in one unit per kind; factor converts it to the sensor's units.
-_UNITS: dict[str, dict[str, float]] = {
-    "accelerometer": {"g": 1.0, "mg": 1000.0, "m/s2": STANDARD_GRAVITY, "m/s^2": STANDARD_GRAVITY,
-                      "m/s²": STANDARD_GRAVITY, "ms2": STANDARD_GRAVITY, "mps2": STANDARD_GRAVITY},
-    "gyroscope": {"dps": 1.0, "deg/s": 1.0, "°/s": 1.0, "mdps": 1000.0,
-                  "rad/s": math.pi / 180.0, "rps": math.pi / 180.0},
-    "magnetometer": {"ut": 1.0, "µt": 1.0, "μt": 1.0, "nt": 1000.0, "gauss": 0.01,
-                     "mgauss": 10.0, "mg": 10.0, "g": 0.01},
-    "temperature": {"degc": 1.0, "c": 1.0, "°c": 1.0, "celsius": 1.0},
-    "humidity": {"%rh": 1.0, "%": 1.0, "rh": 1.0, "fraction": 0.01},
-    "pressure": {"hpa": 1.0, "mbar": 1.0, "kpa": 0.1, "pa": 100.0, "bar": 0.001},
-}
-
-
-def unit_factor(kind: str, units: str) -> float:
-    """Factor from the model's unit for ``kind`` (g, dps, uT, degC, %RH, hPa) to ``units``.
-
-    Unknown units are assumed to be the model's own (factor 1)."""
-    return _UNITS.get(canonical_kind(kind), {}).get(str(units).strip().lower(), 1.0)
-
-
-def to_raw(phys: np.ndarray, dtype, scale: float) -> np.ndarray:
-    """Physical values (sensor units) to raw samples: divide by scale, round, clip to dtype."""
-    dtype = np.dtype(dtype)
-    scale = float(scale) if scale else 1.0
-    raw = np.asarray(phys, dtype=np.float64) / scale
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        raw = np.rint(raw, out=raw)
-        np.clip(raw, info.min, info.max, out=raw)
-    return raw.astype(dtype)
-
 
 # ---------------------------------------------------------------------------------------------
 # Sensor models (canonical units)
 
-_ACCEL_NOISE_G = 0.004          # rms per axis (LSM9DS1-class MEMS, as seen on real boards)
+_ACCEL_NOISE_G = NOISE_RMS["accelerometer"]
 _ACCEL_OFFSET_G = 0.01          # per-device zero-g offset std per axis
-_GYRO_NOISE_DPS = 0.25
+_GYRO_NOISE_DPS = NOISE_RMS["gyroscope"]
 _GYRO_BIAS_DPS = 0.8            # per-device zero-rate offset std per axis
-_MAG_NOISE_UT = 0.35
+_MAG_NOISE_UT = NOISE_RMS["magnetometer"]
 _MAG_HARD_IRON_UT = 12.0        # per-device hard-iron offset std per axis
 _EARTH_FIELD_UT = (20.0, 0.0, -44.0)   # mid-latitude north: horizontal 20 uT, 44 uT downwards
-NOISE_RMS = {"accelerometer": _ACCEL_NOISE_G, "gyroscope": _GYRO_NOISE_DPS,
-             "magnetometer": _MAG_NOISE_UT}
 _UP = np.array([0.0, 0.0, 1.0])
 
 
@@ -406,24 +339,3 @@ class SensorSource:
         slow = drift * 0.5 * (np.sin(TWO_PI * t[:, None] * f[:, 0] + p[:, 0])
                               + np.sin(TWO_PI * t[:, None] * f[:, 1] + p[:, 1]))
         return base + slow + rms * noise
-
-
-def make_source(sensor: SensorLike, rate_hz: float | None = None,
-                scenario: Union[str, Scenario] = "idle", seed: int = 0,
-                replay: str | None = None):
-    """A source for ``sensor``: synthetic (:class:`SensorSource`) by default, or a replay of
-    recorded data with ``replay="basicmotions"`` (:class:`workbench.sim.replay.ReplaySource`,
-    accelerometers and gyroscopes only; needs aeon)."""
-    if replay is None:
-        return SensorSource(sensor, rate_hz=rate_hz, scenario=scenario, seed=seed)
-    if str(replay).lower() == "basicmotions":
-        from .replay import ReplaySource
-        return ReplaySource(sensor, rate_hz=rate_hz, scenario=scenario, seed=seed)
-    raise ValueError(f"unknown replay {replay!r}; available: {', '.join(REPLAYS)}")
-
-
-def __getattr__(name: str):  # lazy re-exports, so importing this module stays light
-    if name in ("ReplaySource", "ReplayUnavailable"):
-        from . import replay
-        return getattr(replay, name)
-    raise AttributeError(name)

@@ -5,7 +5,9 @@
 * Edge Impulse data acquisition format, JSON or CBOR, signed or not:
   :func:`import_edge_impulse`, :func:`export_edge_impulse`, :func:`to_edge_impulse`,
   :func:`from_edge_impulse`
-* Data sets that ship inside packages: :func:`import_basicmotions`, :func:`example_dataset`
+* Data sets that ship inside packages: :func:`import_basicmotions`, :func:`example_dataset`;
+  the readers of their files (:func:`read_ts`, :func:`load_basicmotions`) are those of
+  :mod:`workbench.refdata`, a leaf package the virtual board's replay reads through too
 
 Every importer reads the whole file into memory and checks it before it writes anything, so a
 bad file raises a clear :class:`ValueError` and leaves the dataset as it was.
@@ -30,7 +32,9 @@ _EXPORTS = {
     "to_edge_impulse": "edge_impulse", "from_edge_impulse": "edge_impulse",
     "import_edge_impulse": "edge_impulse", "export_edge_impulse": "edge_impulse",
     "SignatureError": "edge_impulse",
-    "import_basicmotions": "aeon_datasets", "example_dataset": "aeon_datasets",
+    "import_basicmotions": "aeon_datasets", "example_dataset": "examples",
+    "read_ts": "workbench.refdata", "load_basicmotions": "workbench.refdata",
+    "basicmotions_dir": "workbench.refdata", "DataUnavailable": "workbench.refdata",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -40,7 +44,8 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    path = module if module.startswith("workbench.") else f"{__name__}.{module}"
+    value = getattr(import_module(path), name)
     globals()[name] = value
     return value
 
