@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from workbench.data import (Dataset, DatasetError, Region, snapshot, snapshots, split_recordings,
-                            summarize, verify_snapshot, windows)
+from workbench.data import (Dataset, DatasetError, DatasetWarning, Region, snapshot, snapshots,
+                            split_recordings, summarize, verify_snapshot, windows)
 
 
 def add(ds, label, n=200, seed=0, **kw):
@@ -31,15 +34,21 @@ def test_a_recording_round_trips_in_raw_and_physical_units(tmp_path):
 
 
 def test_a_crash_mid_recording_keeps_whole_rows(tmp_path):
-    ds = Dataset(tmp_path / "ds")
-    w = ds.new_recording(sensor="accel", channels=("x", "y", "z"), units="g", rate_hz=100,
-                         dtype="int16", label="walk")
-    w.append(np.ones((100, 3), np.int16))
-    w.flush()
-    w._file.write(b"\x01\x02\x03")  # half a row, as a kill in mid-write leaves it
-    w._file.flush()  # the process dies here: close() is never called
+    Dataset(tmp_path / "ds")
+    code = ("import os, signal, numpy as np\n"
+            "from workbench.data import Dataset\n"
+            f"ds = Dataset({str(tmp_path / 'ds')!r})\n"
+            "w = ds.new_recording(sensor='accel', channels=('x', 'y', 'z'), units='g',\n"
+            "                     rate_hz=100, dtype='int16', label='walk')\n"
+            "w.append(np.ones((100, 3), np.int16))\n"
+            "w.flush()\n"
+            "w._file.write(b'\\x01\\x02\\x03')  # half a row, as a kill in mid-write leaves it\n"
+            "w._file.flush()\n"
+            "os.kill(os.getpid(), signal.SIGKILL)  # close() is never called\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
     again = Dataset(tmp_path / "ds")
-    meta = again.meta(w.meta.id)
+    (meta,) = again.recordings()
     assert meta.interrupted and meta.samples == 100 and meta.complete
     assert any("interrupted" in p for p in again.problems)
     assert again.load(meta.id).raw.shape == (100, 3)
@@ -51,7 +60,8 @@ def test_a_damaged_recording_is_skipped_with_a_reason(tmp_path):
     good = add(ds, "a")
     bad = add(ds, "b", seed=1)
     (tmp_path / "ds/recordings" / bad.id / "meta.json").write_text("{not json")
-    again = Dataset(tmp_path / "ds")
+    with pytest.warns(DatasetWarning, match=bad.id):
+        again = Dataset(tmp_path / "ds")
     assert [m.id for m in again] == [good.id]
     assert any(bad.id in p and "damaged" in p for p in again.problems)
 

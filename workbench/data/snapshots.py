@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -76,7 +77,13 @@ def snapshots(dataset: Dataset) -> list[Snapshot]:
 
 
 def load_manifest(dataset: Dataset, snapshot_id: str) -> dict:
-    """The manifest of a snapshot (a unique prefix of its id is enough)."""
+    """The manifest of a snapshot (a unique prefix of its id is enough).
+
+    Raises DatasetError if the id is not hexadecimal (it names a file), matches no snapshot
+    or more than one, or its manifest was edited."""
+    if not isinstance(snapshot_id, str) or not re.fullmatch(r"[0-9a-f]{1,64}", snapshot_id):
+        raise DatasetError(f"{snapshot_id!r} is not a snapshot id (hexadecimal, as "
+                           "snapshot() returns it)")
     matches = list((dataset.root / "snapshots").glob(f"{snapshot_id}*.json"))
     if len(matches) != 1:
         raise DatasetError(f"{'no' if not matches else 'more than one'} snapshot matches "
