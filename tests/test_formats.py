@@ -585,3 +585,59 @@ def test_example_fruit_color(tmp_path):
         rows = [r for r in (FRUIT / f"{fruit}.csv").read_text().splitlines()[1:] if r.strip()]
         assert m.samples == len(rows)
         assert m.extra["rate_assumed"] is True and m.channels == ("Red", "Green", "Blue")
+
+
+# ----------------------------------------------------------------------- non-finite values
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "NaN"])
+def test_csv_with_nan_or_inf_is_refused_and_stores_nothing(ds, tmp_path, bad):
+    path = tmp_path / "broken.csv"
+    path.write_text(f"millis,x,y\n0,1,2\n10,1,2\n20,{bad},2\n30,1,2\n")
+    with pytest.raises(ValueError, match=r"broken\.csv: 1 value\(s\) are not finite.*sample 2"
+                                         r".*channel 'x'"):
+        import_csv(ds, path)
+    unchanged(ds, 0)
+
+
+def test_edge_impulse_values_with_nan_are_refused(ds, tmp_path):
+    path = tmp_path / "idle.nan.json"
+    payload = dict(DOCS_PAYLOAD, values=[[1.0, float("nan"), 2.0]] + DOCS_PAYLOAD["values"][1:])
+    path.write_text(json.dumps({"protected": {"ver": "v1", "alg": "none"},
+                                "signature": "0" * 64, "payload": payload}))
+    with pytest.raises(ValueError, match="not finite"):
+        import_edge_impulse(ds, path)
+    unchanged(ds, 0)
+
+
+@pytest.mark.parametrize("writer", ["wave", "riff"])
+def test_wav_with_a_rate_of_zero_is_refused(ds, tmp_path, writer):
+    path = tmp_path / "zero.wav"
+    samples = np.arange(100, dtype="<i2")
+    if writer == "wave":  # the header a careless writer leaves, read by the wave module
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(samples.tobytes())
+        data = bytearray(path.read_bytes())
+        data[24:28] = struct.pack("<I", 0)      # sample rate
+        data[28:32] = struct.pack("<I", 0)      # byte rate
+        path.write_bytes(bytes(data))
+    else:  # a float WAV, read by our own RIFF reader
+        body = samples.astype("<f4").tobytes()
+        fmt = struct.pack("<HHIIHHH", 3, 1, 0, 0, 4, 32, 0)
+        riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack(
+            "<I", len(body)) + body
+        path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    with pytest.raises(ValueError, match=r"zero\.wav.*0 (samples per second|Hz)"):
+        import_wav(ds, path)
+    unchanged(ds, 0)
+
+
+def test_float_wav_with_nan_is_refused(ds, tmp_path):
+    path = tmp_path / "nan.wav"
+    rec = ds.add_recording(np.array([[0.1], [np.nan], [0.2]], np.float32), sensor="mic",
+                           channels=("audio",), units="FS", rate_hz=8000.0)
+    export_wav(ds.load(rec.id), path)
+    ds.drop(rec.id)
+    with pytest.raises(ValueError, match="not finite"):
+        import_wav(ds, path)

@@ -10,7 +10,9 @@
   :mod:`workbench.refdata`, a leaf package the virtual board's replay reads through too
 
 Every importer reads the whole file into memory and checks it before it writes anything, so a
-bad file raises a clear :class:`ValueError` and leaves the dataset as it was.
+bad file raises a clear :class:`ValueError` and leaves the dataset as it was. Values that are
+not finite numbers (NaN, infinity: what a sketch prints when a sensor read fails) are refused
+the same way (:func:`store_recording` checks every import).
 
 This module is light: the format modules load on first use.
 """
@@ -61,11 +63,25 @@ def store_recording(dataset: "Dataset", values: np.ndarray, *,
 
     ``gaps`` are ``(sample index, samples missing before it)``, as in ``RecordingMeta.gaps``.
     ``meta`` takes the keywords of :meth:`Dataset.new_recording` (``dtype`` is required).
+    Raises ValueError (nothing stored) for rows of the wrong width or values that are not
+    finite numbers (NaN or infinity), naming the first one; ``meta["file"]``, when given,
+    names the file in the message.
     """
     values = np.asarray(values)
-    if values.ndim != 2 or values.shape[1] != len(meta["channels"]):
-        raise ValueError(f"expected rows of {len(meta['channels'])} channels, "
+    channels = list(meta["channels"])
+    if values.ndim != 2 or values.shape[1] != len(channels):
+        raise ValueError(f"expected rows of {len(channels)} channels, "
                          f"got shape {values.shape}")
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            where = f"{meta['file']}: " if meta.get("file") else ""
+            raise ValueError(
+                f"{where}{int(bad.sum())} value(s) are not finite numbers (NaN or infinity), "
+                f"the first in sample {row} (counting from 0), channel {channels[col]!r}: "
+                f"{values[row, col]}. A sketch prints nan or inf when a sensor read fails; "
+                "remove or fix those lines and import again (nothing was stored)")
     with transaction(dataset):
         writer = dataset.new_recording(**meta)
         try:

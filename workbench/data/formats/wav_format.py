@@ -18,8 +18,9 @@ WAV samples               stored dtype     scale
 ========================  ===============  ================
 
 A file whose data chunk is cut short (a recorder that died) keeps every whole frame and is
-marked ``extra["truncated"] = True``; anything that is not a readable WAV raises a
-:class:`ValueError` that says why, and nothing is stored.
+marked ``extra["truncated"] = True``; anything that is not a readable WAV (a sample rate of 0
+included) raises a :class:`ValueError` that says why, and nothing is stored. Float files with
+NaN or infinity among their samples are refused the same way.
 
 Export is the inverse, bit-exact for every row of that table (an int16/FS recording comes back
 identical). Other recordings (an accelerometer in g, say) are written as 32-bit float WAV of
@@ -184,6 +185,10 @@ def import_wav(dataset: Dataset, path: str | os.PathLike, *, label: str | None =
     path = Path(path)
     wav = read_wav(path)
     raw = wav["raw"]
+    if not wav["rate"] >= 1:
+        raise ValueError(f"{path.name}: the WAV header says {wav['rate']} samples per second; "
+                         "a WAV needs a rate of at least 1 Hz (the file is damaged or was "
+                         "written without one; nothing was stored)")
     if len(raw) == 0:
         raise ValueError(f"{path.name}: the WAV file holds no samples")
     _, bits, dtype, scale = ENCODINGS[wav["encoding"]]
