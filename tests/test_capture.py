@@ -216,3 +216,40 @@ def test_a_real_sketchs_output_over_a_pty(tmp_path):
     tiled = np.concatenate([cycle] * (meta.samples // len(rows) + 2))
     # the stored samples are the sketch's readings in order, none lost, none invented
     assert any(np.array_equal(stored, tiled[k:k + meta.samples]) for k in range(len(rows)))
+
+
+def test_a_capture_cut_short_by_a_lost_link_says_so_and_keeps_its_samples(sim_url, tmp_path):
+    """The virtual board's disconnect fault mid-capture: the error reaches the caller, the
+    samples received are stored, and the metadata says how the recording ended."""
+    from workbench.capture import Recorder
+    from workbench.link import ConnectionLost
+    from workbench.protocol import messages as m
+
+    rec = Recorder(tmp_path / "ds")
+    rec.connect(sim_url())
+    seen = []
+    rec.on_block.append(seen.append)
+    got_some = threading.Event()
+    rec.on_block.append(lambda block: got_some.set())
+    session = rec.start("accel", "walk", seconds=60)
+    assert got_some.wait(30)
+    rec.device.inject_faults(m.Faults(disconnect=True))
+    with pytest.raises(ConnectionLost):
+        session.wait(timeout=60)
+    with pytest.raises(ConnectionLost):
+        rec.stop()
+    (meta,) = Dataset(tmp_path / "ds").recordings()
+    assert meta.extra["ended"].startswith("connection lost: ")
+    assert meta.complete and not meta.interrupted and meta.label == "walk"
+    assert 0 < meta.samples == sum(len(b) for b in seen)
+    assert rec.takes == [session.meta] and "connection lost" in rec.message
+    rec.disconnect()
+
+
+def test_how_a_capture_ended_is_recorded(sim_url, tmp_path):
+    ds = Dataset(tmp_path / "ds")
+    with open_device(sim_url()) as dev:
+        full = capture(dev, ds, "accel", seconds=0.5)
+        session = CaptureSession(dev, ds, "accel").start()
+        stopped = session.stop()
+    assert full.extra["ended"] == "complete" and stopped.extra["ended"] == "stopped"

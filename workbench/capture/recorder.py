@@ -168,25 +168,39 @@ class Recorder:
             cb(block)
 
     def stop(self) -> RecordingMeta:
-        """End the current take; returns what was stored."""
+        """End the current take; returns what was stored. If the take failed (a lost
+        link), what it stored is kept in ``takes``, ``message`` says how it ended, and the
+        error is raised."""
         if self.session is None:
             raise RuntimeError("nothing is recording")
         try:
             meta = self.session.stop()
         finally:
-            if self.session.meta is not None and self.session.meta not in self.takes:
-                self.takes.append(self.session.meta)
-        self.message = f"stored {meta.id}: {meta.duration_s:.1f} s, {meta.lost} lost"
+            self._keep(self.session)
         return meta
 
     def record(self, sensor: str | int = "accel", label: str | None = None, *,
                seconds: float, rate_hz: float | None = None) -> RecordingMeta:
-        """A take of fixed length, blocking until it is stored."""
+        """A take of fixed length, blocking until it is stored (kept as :meth:`stop`
+        keeps it, also when the take fails)."""
         session = self.start(sensor, label, rate_hz, seconds)
-        meta = session.wait()
-        self.takes.append(meta)
-        self.message = f"stored {meta.id}: {meta.duration_s:.1f} s, {meta.lost} lost"
+        try:
+            meta = session.wait()
+        finally:
+            if session.meta is not None:
+                self._keep(session)
         return meta
+
+    def _keep(self, session: CaptureSession) -> None:
+        meta = session.meta
+        if meta is None:
+            return
+        if meta not in self.takes:
+            self.takes.append(meta)
+        self.message = f"stored {meta.id}: {meta.duration_s:.1f} s, {meta.lost} lost"
+        ended = meta.extra.get("ended", "")
+        if ended not in ("", "complete", "stopped"):
+            self.message += f" (ended early, {ended})"
 
     def status(self) -> RecorderStatus:
         if self.device is None:

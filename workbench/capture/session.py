@@ -18,12 +18,26 @@ from typing import Callable
 import numpy as np
 
 from ..data import Dataset, RecordingMeta
-from ..link import Device, LinkError
+from ..link import ConnectionLost, Device, LinkError
 
 LINE_GAP_TOLERANCE_S = 0.3
 """Line mode: a sample deficit below this much time is arrival jitter, not loss."""
 STALL_TIMEOUT_S = 5.0
 """No sample for this long ends the session with an error."""
+
+
+def ended_reason(error: BaseException | None, stopped: bool) -> str:
+    """What ``meta.extra["ended"]`` says about how a capture ended: ``"complete"`` (the
+    requested length was recorded), ``"stopped"`` (``stop()`` was called), ``"connection
+    lost: <why>"`` (the board or its port went away), ``"link error: <why>"`` (e.g. no
+    samples for :data:`STALL_TIMEOUT_S`) or ``"error: <type>: <why>"``."""
+    if error is None:
+        return "stopped" if stopped else "complete"
+    if isinstance(error, ConnectionLost):
+        return f"connection lost: {error}"
+    if isinstance(error, LinkError):
+        return f"link error: {error}"
+    return f"error: {type(error).__name__}: {error}"
 
 
 @dataclass
@@ -81,7 +95,8 @@ class CaptureSession:
     recording in ``dataset`` from the moment ``start()`` returns; the device
     streams until the session ends. Errors in the background thread (a lost
     connection) end the session; ``stop()``/``wait()`` then re-raise them after
-    the samples received so far are safely stored.
+    the samples received so far are safely stored. How the session ended is
+    recorded in the recording's ``extra["ended"]`` (see :func:`ended_reason`).
     """
 
     def __init__(self, device: Device, dataset: Dataset, sensor: str | int = "accel", *,
@@ -176,7 +191,8 @@ class CaptureSession:
                 stream.stop()
             except LinkError:
                 pass
-            notes = {"device_dropped": stream.stats.device_dropped}
+            notes = {"device_dropped": stream.stats.device_dropped,
+                     "ended": ended_reason(self.error, self._stop.is_set())}
             if line:  # a sketch's own messages, counted (they are in Device.logs)
                 notes["text_lines"] = self.device.text_lines - self._text_lines_before
             self.meta = self._writer.close(**notes)
