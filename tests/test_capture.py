@@ -156,10 +156,9 @@ def test_preview_shows_data_without_storing_it(sim_url, tmp_path):
     assert len(Dataset(tmp_path / "ds")) == 1
 
 
-FRUIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "arduino-fruit-color"
+FRUIT = Path(__file__).resolve().parents[1] / "workbench/data/examples/arduino-fruit-color"
 
 
-@pytest.mark.skipif(not FRUIT.is_dir(), reason="shared/data not beside the checkout")
 def test_a_real_sketchs_output_over_a_pty(tmp_path):
     """The fruit-colour sketch's real readings, with a blank line and an error message slipped
     into each pass, printed in a loop over a real pseudo-terminal: captured as they are."""

@@ -71,8 +71,8 @@ def test_example_dataset_loads_from_an_installed_wheel(wheel, tmp_path):
     code = (
         "import workbench, pathlib, sys\n"
         "from workbench.data.formats import example_dataset\n"
-        f"assert pathlib.Path(workbench.__file__).resolve().is_relative_to({str(venv.resolve())!r}),"
-        " workbench.__file__\n"
+        "home = pathlib.Path(workbench.__file__).resolve()\n"
+        f"assert home.is_relative_to({str(venv.resolve())!r}), home\n"
         "ds = example_dataset('fruit-color', 'fruit')\n"
         "print(sorted((m.label, m.samples) for m in ds))\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

@@ -8,8 +8,8 @@ Call order: ``ds = Dataset(path)`` (opens or creates the folder), add data with
 """
 
 from .snapshots import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
-from .store import (Dataset, DatasetError, DatasetWarning, Recording, RecordingMeta, RecordingWriter,
-                    Region)
+from .store import (Dataset, DatasetError, DatasetWarning, Recording, RecordingMeta,
+                    RecordingWriter, Region)
 from .windows import Split, Windows, split_recordings, windows
 
 __all__ = ["Dataset", "DatasetError", "DatasetWarning", "Recording", "RecordingMeta",

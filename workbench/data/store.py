@@ -439,8 +439,8 @@ class Dataset:
             raise DatasetError(f"{head} is not readable JSON ({e}); it is not a "
                                "workbench dataset or it was damaged") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:
-            raise DatasetError(f"{self.root} is not a workbench dataset "
-                               f"(format {info.get('format') if isinstance(info, dict) else info!r})")
+            what = info.get("format") if isinstance(info, dict) else info
+            raise DatasetError(f"{self.root} is not a workbench dataset (format {what!r})")
         if not isinstance(info.get("version", 0), int) or info.get("version", 0) > VERSION:
             raise DatasetError(f"{self.root} was written by a newer workbench (format "
                                f"version {info['version']}); upgrade tinyml-workbench")
@@ -587,8 +587,9 @@ class Dataset:
         count = meta.samples * len(meta.channels)
         raw = (np.fromfile(path, dtype=dtype, count=count) if count else np.zeros(0, dtype))
         if raw.size < count:
-            raise DatasetError(f"recording {rec_id}: samples.bin holds {raw.size // len(meta.channels)} "
-                               f"rows, its metadata says {meta.samples}; refresh() the dataset")
+            rows = raw.size // len(meta.channels)
+            raise DatasetError(f"recording {rec_id}: samples.bin holds {rows} rows, its "
+                               f"metadata says {meta.samples}; refresh() the dataset")
         return Recording(meta, raw.reshape(meta.samples, len(meta.channels)))
 
     def __getitem__(self, rec_id: str) -> Recording:
@@ -705,13 +706,15 @@ class Dataset:
 
     def add_region(self, rec_id: str, start: int, end: int, label: str) -> RecordingMeta:
         region = Region(int(start), int(end), label)
+        self.meta(rec_id)
         with self._locked():
-            meta = self._read_meta(self._dir(rec_id)) if rec_id in self._metas else self.meta(rec_id)
+            meta = self._read_meta(self._dir(rec_id))  # as it is on disk now
             return self.set_regions(rec_id, meta.regions + (region,))
 
     def remove_region(self, rec_id: str, region: Region) -> RecordingMeta:
+        self.meta(rec_id)
         with self._locked():
-            meta = self._read_meta(self._dir(rec_id)) if rec_id in self._metas else self.meta(rec_id)
+            meta = self._read_meta(self._dir(rec_id))  # as it is on disk now
             if region not in meta.regions:
                 raise KeyError(f"{rec_id} has no region {region}")
             return self.set_regions(rec_id, tuple(r for r in meta.regions if r != region))

@@ -32,7 +32,8 @@ import numpy as np
 
 from ..refdata import BASICMOTIONS, BASICMOTIONS_RATE_HZ, load_basicmotions
 from .scenarios import NoiseStream
-from .sensor_base import NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw, unit_factor
+from .sensor_base import (NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw,
+                          unit_factor)
 
 __all__ = ["ReplaySource", "REPLAY_SCENARIOS"]
 

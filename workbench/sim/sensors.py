@@ -290,7 +290,7 @@ class SensorSource:
         return xyz[:, [i % 3 for i in range(self._nch)]]
 
     def _model(self, seg: Segment, t: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        kind, nch = self.kind, self._nch
+        kind = self.kind
         if kind == "accelerometer":
             f = _accel(seg, t) + _ACCEL_OFFSET_G * self._offset
             return self._axes(f) + _ACCEL_NOISE_G * noise
