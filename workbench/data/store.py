@@ -323,7 +323,7 @@ class RecordingWriter:
     ``close``), so a label set meanwhile by anyone is kept.
     """
 
-    def __init__(self, dataset: "Dataset", meta: RecordingMeta, lock: int | None) -> None:
+    def __init__(self, dataset: "Dataset", meta: RecordingMeta, lock: int | None = None) -> None:
         self.dataset = dataset
         self.meta = meta
         self.dir = dataset.root / "recordings" / meta.id
