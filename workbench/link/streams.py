@@ -177,6 +177,8 @@ class Streams:
         stream.active = True
         if self.session.mode == "line":
             self.line.attach(stream)
+            if self.session.lost:  # gone already: what was kept, then ConnectionLost
+                stream._deliver(None)
             return
         try:
             got = m.StreamStarted.decode(self.session.request(

@@ -62,10 +62,10 @@ def serve(args: argparse.Namespace) -> int:
     entry: list[Path] = []
 
     def announce(line: str) -> None:
-        print(line, flush=True)
         kind, where = line.split(" ", 1)
         url = where if kind == "PTY" else f"socket://{where}"
-        entry.append(register(args.board, url))
+        entry.append(register(args.board, url))  # findable before anyone is told it is ready
+        print(line, flush=True)
         if sys.stderr.isatty():
             print(f"virtual {args.board} ready at {url} ({args.baud} baud); Ctrl-C stops it",
                   file=sys.stderr)
