@@ -306,3 +306,113 @@ def test_replayed_recordings_reach_the_host_unchanged(sim_url, virtual):
     expected = np.degrees(walking[3:6, :50].T)
     assert np.allclose(rec.values, expected, atol=2 * get_board("nano33ble").sensor("gyro").scale
                        + 1e-3)
+
+
+class PtyFirmware:
+    """A board that speaks the framed protocol but is not simulated, on a real pty: it answers
+    HELLO (without the SIMULATED capability) and SENSORS, and refuses every other request
+    with UNKNOWN_TYPE, as firmware without the virtual board's extras would. ``requests``
+    lists the request types it received."""
+
+    def __init__(self):
+        import os
+        import threading
+        import tty
+
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        self.requests: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import os
+        import select
+
+        parser, seq = FrameParser(), 0
+        info = m.Info(m.PROTOCOL_VERSION, 256, m.Capability.STREAM | m.Capability.INFER,
+                      "nano33ble", "Arduino Nano 33 BLE Sense", "real-1.0", "nRF52840",
+                      "cortex-m4f", 64_000_000, 1 << 20, 256 << 10, 2, m.NO_SLOT, 64 << 10,
+                      32 << 10, 0, 1, "SERIAL1")
+        while not self.stop.is_set():
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # no host has the port open
+                self.stop.wait(0.02)
+                continue
+            for req in parser.feed(data):
+                self.requests.append(req.type)
+                if req.type == m.Msg.HELLO:
+                    ftype, payload = m.response_type(req.type), info.encode()
+                elif req.type == m.Msg.SENSORS:
+                    ftype, payload = m.response_type(req.type), m.SensorList(()).encode()
+                else:
+                    ftype, payload = m.Msg.ERROR, m.Error(
+                        m.ErrorCode.UNKNOWN_TYPE, 0, "unknown request").encode()
+                os.write(self.master, encode_frame(Frame(ftype, seq, req.req_id, payload)))
+                seq += 1
+
+    def close(self):
+        import os
+
+        self.stop.set()
+        self.thread.join(5)
+        os.close(self.master)
+
+
+def test_simulator_controls_exist_only_on_a_simulated_board(sim_url, virtual):
+    with open_device(sim_url()) as dev:
+        assert dev.sim.available
+        assert dev.sim.scenario("walking").current == "walking"
+        assert dev.scenario().current == "walking"  # the old name still works
+    board = PtyFirmware()
+    try:
+        with open_device(board.path, mode="framed") as dev:
+            assert dev.info.firmware == "real-1.0" and not dev.sim.available
+            before = list(board.requests)
+            with pytest.raises(E.NotSupported, match="only on a virtual board.*real board"):
+                dev.sim.scenario("walking")
+            with pytest.raises(E.NotSupported, match="virtual board"):
+                dev.scenario()
+            with pytest.raises(E.NotSupported, match="virtual board"):
+                dev.inject_faults(m.Faults(disconnect=True))
+            assert board.requests == before  # refused on the host: nothing was sent
+    finally:
+        board.close()
+    assert m.Msg.SIM_SCENARIO not in board.requests and m.Msg.SIM_FAULTS not in board.requests
+
+
+def test_a_record_cut_short_by_a_lost_board_keeps_what_arrived(sim_url, virtual):
+    import threading
+
+    with open_device(sim_url()) as dev:
+        rate = dev.sensor("accel").rate_hz
+        cut = threading.Timer(1.0, dev.sim.inject_faults, args=(m.Faults(disconnect=True),))
+        cut.start()
+        try:
+            with pytest.raises(ConnectionLost, match="virtual board stopped") as err:
+                dev.record("accel", seconds=30)
+        finally:
+            cut.cancel()
+    rec = err.value.recording
+    assert rec is not None and rec.channels == ("x", "y", "z") and rec.lost == 0
+    assert 0.5 * rate < len(rec.raw) < 10 * rate  # about the second before the cut
+    assert np.linalg.norm(rec.values, axis=1).mean() == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_stream_yields_every_block_before_reporting_the_lost_board(sim_url, virtual):
+    with open_device(sim_url()) as dev, dev.stream("gyro") as s:
+        blocks = [s.read(timeout=3) for _ in range(3)]
+        time.sleep(0.5)  # blocks queue up unread while the board is still there
+        dev.sim.inject_faults(m.Faults(disconnect=True))
+        with pytest.raises(ConnectionLost):
+            for block in s:
+                blocks.append(block)
+    assert len(blocks) > 3  # what was queued when the board went away was still delivered
+    assert all(b.first == a.first + len(a.raw) for a, b in zip(blocks, blocks[1:]))
+    assert s.stats.samples == sum(len(b.raw) for b in blocks) and s.stats.lost == 0

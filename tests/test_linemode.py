@@ -112,3 +112,117 @@ def test_plain_sketch_ignores_the_handshake(sim_url):
 
     with pytest.raises(LinkTimeout):
         open_device(sim_url(mode="line"), mode="framed")
+
+
+class PtySketch:
+    """A sketch on a real pseudo-terminal: waits for the host (``while (!Serial);``), prints
+    a header and ``rows`` at ``rate_hz``, then stays silent, or unplugs (closes the port) once
+    ``unplug`` is set."""
+
+    def __init__(self, rows, header="ax,ay,az", rate_hz=100.0):
+        import os
+        import threading
+        import tty
+
+        self.rows, self.header, self.period = rows, header, 1.0 / rate_hz
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.path = os.ttyname(slave)
+        os.close(slave)
+        self.unplug = threading.Event()
+        self.printed = threading.Event()
+        self._closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import os
+        import time
+
+        os.set_blocking(self.master, False)
+        while True:  # EIO while no program has the port open
+            try:
+                os.read(self.master, 64)
+            except BlockingIOError:
+                break
+            except OSError:
+                time.sleep(0.01)
+        time.sleep(0.05)
+        os.write(self.master, (self.header + "\r\n").encode())
+        for row in self.rows:
+            os.write(self.master, (",".join(f"{v:g}" for v in row) + "\r\n").encode())
+            time.sleep(self.period)
+        self.printed.set()
+        if self.unplug.wait(30):
+            self.close()
+
+    def close(self):
+        import os
+
+        if not self._closed:
+            self._closed = True
+            os.close(self.master)
+
+
+def _rows(n):
+    return [(i, -0.5 * i, 1000 + i) for i in range(n)]
+
+
+@pytest.mark.parametrize("mode", ["line", "auto"])
+def test_lines_read_while_learning_the_format_reach_the_first_stream(mode):
+    """The sketch prints 40 lines and falls silent; the host spends them learning the
+    format and rate (and, in auto mode, trying HELLO first). All 40 reach the stream."""
+    rows = _rows(40)
+    sketch = PtySketch(rows)
+    try:
+        with open_device(sketch.path, mode=mode) as dev:
+            assert dev.mode == "line" and dev.sensors[0].channels == ("ax", "ay", "az")
+            assert sketch.printed.wait(10)
+            got = []
+            with dev.stream() as s:
+                while sum(len(b) for b in got) < len(rows):
+                    block = s.read(timeout=3)
+                    assert block is not None, f"only {sum(len(b) for b in got)} samples arrived"
+                    got.append(block.raw)
+            assert s.stats.lost == 0
+            # the second stream gets only what arrives from then on (nothing: the sketch is silent)
+            with dev.stream() as again:
+                assert again.read(timeout=0.3) is None
+    finally:
+        sketch.close()
+    assert np.array_equal(np.concatenate(got), np.asarray(rows, np.float32))
+
+
+def test_a_sketch_unplugged_mid_record_keeps_what_it_printed():
+    from workbench.link import ConnectionLost
+
+    rows = _rows(30)
+    sketch = PtySketch(rows)
+    try:
+        with open_device(sketch.path, mode="line") as dev:
+            assert sketch.printed.wait(10)
+            sketch.unplug.set()
+            with pytest.raises(ConnectionLost) as err:
+                dev.record(seconds=60)
+    finally:
+        sketch.close()
+    rec = err.value.recording
+    assert rec is not None and rec.channels == ("ax", "ay", "az") and rec.lost == 0
+    assert np.array_equal(rec.raw, np.asarray(rows, np.float32))
+
+
+def test_virtual_sketch_recording_starts_with_the_first_line(sim_url):
+    """The virtual board's line mode: the first stream starts with the lines read while
+    identifying the sketch, so its first block arrived before ``open_device`` returned."""
+    import time
+
+    from workbench.link.linemode import LINE_DETECT_SAMPLES
+
+    with open_device(sim_url(mode="line", sensor="accel")) as dev:
+        opened = time.monotonic()
+        with dev.stream() as s:
+            first = s.read(timeout=3)
+            second = s.read(timeout=3)
+    assert len(first.raw) >= LINE_DETECT_SAMPLES
+    assert first.timestamp_us / 1e6 < opened
+    assert second.first == first.first + len(first.raw) and s.stats.lost == 0

@@ -153,3 +153,90 @@ def test_cli_reports_link_errors_without_a_traceback(sim_url, tmp_path):
     res = run_cli("upload", sim_url("nano33ble"), str(bad))
     assert res.returncode == 1
     assert "workbench:" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("url,kwargs", [
+    ("sim://nano33ble?baud=1", {}), ("sim://nano33ble?baud=fast", {}),
+    ("sim://nano33ble?baud=1e12", {}), ("sim://nano33ble", {"baudrate": 0}),
+    ("/dev/ttyNOPE0", {"baudrate": 1})])
+def test_absurd_baud_rates_are_refused_before_anything_starts(url, kwargs):
+    """``sim://...?baud=1`` used to make each HELLO wait hours; now it is refused at once."""
+    from workbench.link import MIN_BAUD, InvalidSetting
+
+    with pytest.raises(InvalidSetting, match=f"{MIN_BAUD:,}") as err:
+        open_device(url, **kwargs)
+    assert isinstance(err.value, ValueError)
+
+
+def test_the_sim_handler_refuses_an_absurd_baud_too():
+    with pytest.raises(OpenError, match="baud=.*not a usable baud rate"):
+        open_port("sim://nano33ble?baud=3")
+
+
+def test_the_slowest_accepted_baud_rate_still_works(sim_url):
+    from workbench.link import MIN_BAUD
+
+    with open_device(sim_url(baud=MIN_BAUD)) as dev:
+        assert dev.info.board_id == "nano33ble"
+        assert dev.ping(b"slow") > 0
+
+
+def test_wire_time_allowances_have_a_ceiling():
+    from workbench.link.timeouts import WIRE_ALLOWANCE_MAX, wire_time
+
+    assert wire_time(1024, 115200) == pytest.approx(1024 * 10 / 115200)
+    assert wire_time(2 * 1024 + 64, 1) == WIRE_ALLOWANCE_MAX  # not 5.9 hours
+
+
+@pytest.mark.parametrize("field,value", [
+    ("request", 0), ("hello", -1.0), ("verify", float("inf")), ("infer", 1e9),
+    ("retries", -1), ("hello_attempts", 0), ("chunk_retries", 2.5), ("line_detect", "2")])
+def test_timeouts_out_of_range_are_refused(field, value):
+    from workbench.link import InvalidSetting, Timeouts
+
+    with pytest.raises(InvalidSetting, match=f"Timeouts.{field}"):
+        Timeouts(**{field: value})
+
+
+def test_top_level_open_device_is_the_link_one_with_a_default_url():
+    import inspect
+
+    import workbench
+    import workbench.link
+
+    top = inspect.signature(workbench.open_device).parameters
+    link = inspect.signature(workbench.link.open_device).parameters
+    assert list(top) == list(link)
+    assert top["url"].default is None and link["url"].default is inspect.Parameter.empty
+    for name in list(link)[1:]:
+        assert (top[name].kind, top[name].default) == (link[name].kind, link[name].default), name
+
+
+def test_top_level_open_device_opens_the_default_device(sim_url, monkeypatch):
+    import workbench
+
+    monkeypatch.setenv("WORKBENCH_DEVICE", sim_url("pico"))
+    with workbench.open_device() as dev:
+        assert dev.info.board_id == "pico"
+
+
+def test_find_devices_lists_a_running_virtual_board(pty_sim):
+    from workbench.link import find_devices
+
+    found = [d for d in find_devices() if d.url == pty_sim]
+    assert len(found) == 1 and found[0].virtual
+    assert found[0].hello.board_id == "nano33ble" and not found[0].probe_error
+
+
+def test_python_m_workbench_sim_runs_the_board_without_the_cli():
+    code = ("import sys, runpy; sys.argv = ['sim', '--help']\n"
+            "try:\n    runpy.run_module('workbench.sim', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print('CLI LOADED' if 'workbench.cli' in sys.modules else 'CLI NOT LOADED')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "--board" in res.stdout and "--tcp" in res.stdout
+    assert res.stdout.strip().endswith("CLI NOT LOADED")
+    cli_help = run_cli("sim", "--help").stdout  # the same options, defined once
+    for option in ("--board", "--baud", "--pty", "--tcp", "--mode", "--drop", "--flip"):
+        assert option in cli_help

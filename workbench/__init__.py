@@ -14,8 +14,12 @@ Start here::
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from .link import Device, Timeouts
 
 __version__ = "0.1.0"
 
@@ -30,12 +34,18 @@ def default_device_url() -> str:
     return os.environ.get("WORKBENCH_DEVICE") or DEFAULT_DEVICE
 
 
-def open_device(url: str | None = None, **kwargs):
-    """Open a board by URL (default: :func:`default_device_url`). See
-    :func:`workbench.link.open_device` for the options and errors."""
+def open_device(url: str | None = None, *, baudrate: int = 115200, mode: str = "auto",
+                timeouts: Timeouts | None = None) -> Device:
+    """:func:`workbench.link.open_device` with the same options, and ``url`` optional.
+
+    Without ``url`` it opens :func:`default_device_url`. ``baudrate`` defaults to
+    :data:`workbench.link.DEFAULT_BAUD` (115200; spelled out here so that
+    ``import workbench`` stays free of pyserial). Errors and side effects are
+    those of :func:`workbench.link.open_device`.
+    """
     from .link import open_device as _open
 
-    return _open(url or default_device_url(), **kwargs)
+    return _open(url or default_device_url(), baudrate=baudrate, mode=mode, timeouts=timeouts)
 
 
 def default_board():

@@ -24,7 +24,7 @@ def _boards(args) -> int:
 
 
 def _devices(args) -> int:
-    from .boards.identify import find_devices
+    from .link.discovery import find_devices
 
     found = find_devices(probe_ports=not args.no_probe, extra_urls=args.urls, baudrate=args.baud,
                          probe_all=args.probe_all)
@@ -59,32 +59,9 @@ def _devices(args) -> int:
 
 
 def _sim(args) -> int:
-    from .sim.registry import register
-    from .sim.server import SimOptions, run
+    from .sim.command import serve
 
-    opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
-                      sensor=args.sensor, rate=args.rate, scenario=args.scenario,
-                      replay=args.replay,
-                      seed=args.seed, drop_rate=args.drop, flip_rate=args.flip,
-                      exit_with_parent=args.exit_with_parent)
-    entry: list[Path] = []
-
-    def announce(line: str) -> None:
-        print(line, flush=True)
-        kind, where = line.split(" ", 1)
-        url = where if kind == "PTY" else f"socket://{where}"
-        entry.append(register(args.board, url))
-        if sys.stderr.isatty():
-            print(f"virtual {args.board} ready at {url} ({args.baud} baud); Ctrl-C stops it",
-                  file=sys.stderr)
-
-    try:
-        return run(opts, pty=args.tcp is None, tcp_port=args.tcp, announce=announce)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for p in entry:
-            p.unlink(missing_ok=True)
+    return serve(args)
 
 
 def _open(args):
@@ -243,23 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_devices)
 
     s = sub.add_parser("sim", help="run a virtual board")
-    s.add_argument("--board", default="nano33ble", help="catalog id (see `workbench boards`)")
-    s.add_argument("--baud", type=int, default=115200, help="line rate to pace output at")
-    where = s.add_mutually_exclusive_group()
-    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0: any)")
-    s.add_argument("--flash", help="flash file (default ~/.cache/workbench/sim/<board>.flash)")
-    s.add_argument("--mode", choices=["framed", "line"], default="framed",
-                   help="line: behave like a sketch printing CSV")
-    s.add_argument("--sensor", help="line mode: the sensor(s) to print, e.g. accel,gyro "
-                   "(default: the first)")
-    s.add_argument("--rate", type=float, default=0.0, help="line mode: lines per second")
-    s.add_argument("--scenario", default="idle", help="what the board is doing (idle, walking, ...)")
-    s.add_argument("--replay", choices=["basicmotions"], help="replay real recordings")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")
-    s.add_argument("--flip", type=float, default=0.0, help="fault: flip a bit at this rate")
-    s.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    from .sim.command import add_arguments as add_sim_arguments
+
+    add_sim_arguments(s)
     s.set_defaults(func=_sim)
 
     for name, func, helptext in (("info", _info, "identify a board: HELLO, sensors, model slots"),

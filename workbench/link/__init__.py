@@ -1,47 +1,97 @@
-"""Reaching boards: transports by URL and the device protocol.
+"""Reaching boards: transports by URL, the host side of the device protocol, discovery.
 
 Call order: ``open_device(url)`` opens the port, runs the HELLO handshake (or
 recognises a line-mode sketch) and returns a :class:`Device`; close it when
-done (``with open_device(...) as dev:``).
+done (``with open_device(...) as dev:``). ``find_devices()`` lists the boards
+this machine can reach (serial ports, running virtual boards), asking each HELLO.
+
+Modules, bottom to top: :mod:`.transport` (a pyserial port by URL),
+:mod:`.timeouts`, :mod:`.session` (reader thread, requests), :mod:`.streams`,
+:mod:`.linemode`, :mod:`.transfer`, :mod:`.inference`, :mod:`.simcontrol`,
+:mod:`.device` (the :class:`Device` facade), :mod:`.discovery` and
+:mod:`.registry` (running virtual boards).
 """
 
 from __future__ import annotations
 
-from .device import Device, InferenceResult, Recording, SampleBlock, Stream, Timeouts
-from .errors import (ArenaTooSmall, BadArgument, Busy, ConnectionLost, DeviceError, InferFailed,
-                     Internal, LinkError, LinkTimeout, Malformed, ModelInvalid, ModelTooLarge,
-                     NoFallback, NoModel, NotFound, NotFramed, NotSupported, NoTransfer,
-                     OpenError, OutOfOrder, SlotActive, UnknownRequest, UnsupportedOp,
-                     VerifyFailed)
-from .transport import DEFAULT_BAUD, open_port
+from urllib.parse import parse_qsl, urlsplit
+
+from .device import Device
+from .discovery import FoundDevice, find_devices, list_ports, probe
+from .errors import (
+    ArenaTooSmall,
+    BadArgument,
+    Busy,
+    ConnectionLost,
+    DeviceError,
+    InferFailed,
+    Internal,
+    InvalidSetting,
+    LinkError,
+    LinkTimeout,
+    Malformed,
+    ModelInvalid,
+    ModelTooLarge,
+    NoFallback,
+    NoModel,
+    NotFound,
+    NotFramed,
+    NoTransfer,
+    NotSupported,
+    OpenError,
+    OutOfOrder,
+    SlotActive,
+    UnknownRequest,
+    UnsupportedOp,
+    VerifyFailed,
+)
+from .inference import InferenceResult
+from .simcontrol import SimControls
+from .streams import Recording, SampleBlock, Stream
+from .timeouts import Timeouts
+from .transport import DEFAULT_BAUD, MAX_BAUD, MIN_BAUD, check_baud, open_port
 
 __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBlock",
-           "Recording", "InferenceResult",
+           "Recording", "InferenceResult", "SimControls",
+           "find_devices", "list_ports", "probe", "FoundDevice",
+           "DEFAULT_BAUD", "MIN_BAUD", "MAX_BAUD", "check_baud",
            # errors of the link itself
            "LinkError", "LinkTimeout", "ConnectionLost", "NotFramed", "OpenError",
+           "InvalidSetting",
            # errors a device reports (ERROR frames), one class per code
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
            "NotSupported", "Internal", "NoTransfer"]
 
+MODES = ("auto", "framed", "line")
+
 
 def open_device(url: str, *, baudrate: int = DEFAULT_BAUD, mode: str = "auto",
-                timeouts: Timeouts = Timeouts()) -> Device:
+                timeouts: Timeouts | None = None) -> Device:
     """Open ``url`` and identify what answers.
 
     ``mode="auto"`` tries the HELLO handshake and, if nothing answers, listens
     for lines of numbers (a hobbyist sketch); ``"framed"`` requires the
-    handshake; ``"line"`` skips it. Raises :class:`OpenError` if the port
-    cannot be opened, :class:`NotFramed` if ``mode="auto"`` heard neither
-    frames nor sample lines, :class:`LinkTimeout` if ``mode="framed"`` got no
-    answer. Side effect for ``sim://``: starts a virtual board process, which
+    handshake; ``"line"`` skips it. ``timeouts`` overrides the named defaults of
+    :mod:`workbench.link.timeouts`. Raises :class:`InvalidSetting` (a ValueError)
+    for an unknown mode or a baud rate outside [MIN_BAUD, MAX_BAUD] (in the
+    argument or a ``sim://...?baud=`` option), :class:`OpenError` if the port
+    cannot be opened, :class:`NotFramed` if ``mode="auto"`` heard neither frames
+    nor sample lines, :class:`LinkTimeout` if ``mode="framed"`` got no answer.
+    Side effect for ``sim://``: starts a virtual board process, which
     :meth:`Device.close` stops.
+
+    In line mode the sample lines read to learn the sketch's format and rate
+    are not lost: the first stream (or ``record``) begins with them.
     """
-    if mode not in ("auto", "framed", "line"):
-        raise ValueError(f"mode must be 'auto', 'framed' or 'line', not {mode!r}")
+    if mode not in MODES:
+        raise InvalidSetting(f"mode must be 'auto', 'framed' or 'line', not {mode!r}")
+    baudrate = check_baud(baudrate, "baudrate")
+    timeouts = Timeouts() if timeouts is None else timeouts
+    wire_baud = _wire_baud(url, baudrate)
     port = open_port(url, baudrate)
-    dev = Device(port, url=url, timeouts=timeouts, baudrate=_wire_baud(url, baudrate))
+    dev = Device(port, url=url, timeouts=timeouts, baudrate=wire_baud)
     try:
         if mode == "line":
             if not dev.detect_line_mode(timeouts.line_detect):
@@ -64,10 +114,9 @@ def open_device(url: str, *, baudrate: int = DEFAULT_BAUD, mode: str = "auto",
 
 
 def _wire_baud(url: str, baudrate: int) -> int:
-    from urllib.parse import parse_qsl, urlsplit
-
+    """The line rate of ``url``: a ``sim://`` URL's own ``baud`` option, else ``baudrate``."""
     if url.startswith("sim://"):
-        q = dict(parse_qsl(urlsplit(url).query))
+        q = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
         if "baud" in q:
-            return int(q["baud"])
+            return check_baud(q["baud"], f"{url}: baud=")
     return baudrate

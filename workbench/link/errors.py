@@ -7,8 +7,8 @@ Device-reported errors (ERROR frames) map one-to-one onto subclasses of
 
 from __future__ import annotations
 
-from ..protocol.messages import Error, ErrorCode
 from ..errors import WorkbenchError
+from ..protocol.messages import Error, ErrorCode
 
 
 class LinkError(WorkbenchError):
@@ -19,12 +19,28 @@ class OpenError(LinkError):
     """The port or URL could not be opened."""
 
 
+class InvalidSetting(LinkError, ValueError):
+    """An option of the link is out of range: a baud rate, a time-out, a mode."""
+
+
 class ConnectionLost(LinkError):
-    """The port closed or the device went away while we were talking to it."""
+    """The port closed or the device went away while we were talking to it.
+
+    ``recording`` holds what :meth:`~workbench.link.Device.record` had received
+    before the loss (a :class:`~workbench.link.Recording`), else None.
+    """
+
+    recording = None
 
 
 class LinkTimeout(LinkError, TimeoutError):
-    """No valid answer arrived within the named time-out, after all retries."""
+    """No valid answer arrived within the named time-out, after all retries.
+
+    ``recording`` holds what :meth:`~workbench.link.Device.record` had received
+    before its stream stalled, else None.
+    """
+
+    recording = None
 
 
 class NotFramed(LinkError):

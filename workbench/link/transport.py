@@ -13,6 +13,28 @@ import serial
 
 HANDLER_PACKAGE = "workbench.link.handlers"
 DEFAULT_BAUD = 115200
+MIN_BAUD = 1200
+"""Slowest baud rate the link accepts: a full 1 KB request and answer then take 26 s, inside
+:data:`~workbench.link.timeouts.WIRE_ALLOWANCE_MAX`. Slower rates are refused, not waited for."""
+MAX_BAUD = 16_000_000
+"""Fastest baud rate the link accepts (the fastest UARTs of the catalog's boards run at a few
+Mbaud; USB CDC ignores the rate)."""
+
+
+def check_baud(baudrate, where: str = "baud rate") -> int:
+    """``baudrate`` as an int if it lies in [MIN_BAUD, MAX_BAUD], else :class:`InvalidSetting`
+    (a ValueError) naming ``where`` it came from and the accepted range."""
+    from .errors import InvalidSetting
+
+    try:
+        value = int(baudrate)
+        ok = value == float(baudrate) and MIN_BAUD <= value <= MAX_BAUD
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise InvalidSetting(f"{where} {baudrate!r} is not a usable baud rate: use a whole number "
+                             f"from {MIN_BAUD:,} to {MAX_BAUD:,} (115200 is the usual one)")
+    return value
 
 
 def _register() -> None:

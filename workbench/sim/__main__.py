@@ -1,8 +1,12 @@
-"""``python -m workbench.sim``: run a virtual board (same options as ``workbench sim``)."""
+"""``python -m workbench.sim``: run a virtual board (the options of ``workbench sim``).
+
+Starts only the simulator (:mod:`workbench.sim.command`), not the workbench's
+whole command line: every ``sim://`` URL opened starts one of these.
+"""
 
 import sys
 
-from ..cli import main
+from .command import main
 
 if __name__ == "__main__":
-    sys.exit(main(["sim", *sys.argv[1:]]))
+    sys.exit(main())

@@ -6,7 +6,8 @@ pseudo-terminal path it announces and opens that path with pyserial's own
 POSIX implementation, so everything above sees a real serial port. Closing
 the port stops the virtual board; its flash file stays.
 
-Options (query string): ``baud`` (default: the port's baudrate), ``mode``
+Options (query string): ``baud`` (default: the port's baudrate; from
+:data:`~workbench.link.transport.MIN_BAUD` to ``MAX_BAUD``), ``mode``
 (``framed`` or ``line``), ``sensor`` and ``rate`` (line mode: e.g.
 ``sensor=accel,gyro&rate=200``), ``scenario``, ``replay``
 (``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
@@ -23,6 +24,9 @@ from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
 import serial
+
+from ..errors import InvalidSetting
+from ..transport import check_baud
 
 SIM_START_TIMEOUT = 30.0
 """Seconds to wait for the virtual board to announce its port."""
@@ -43,8 +47,12 @@ def sim_command(url: str, baudrate: int) -> list[str]:
     if unknown:
         raise serial.SerialException(f"{url}: unknown option(s) {', '.join(sorted(unknown))}; "
                                      f"known: {', '.join(sorted(_OPTIONS))}")
+    try:
+        baud = check_baud(opts.pop("baud", baudrate), f"{url}: baud=")
+    except InvalidSetting as e:
+        raise serial.SerialException(str(e)) from None
     cmd = [sys.executable, "-m", "workbench.sim", "--board", board, "--pty", "--exit-with-parent",
-           "--baud", str(opts.pop("baud", baudrate))]
+           "--baud", str(baud)]
     for key, value in opts.items():
         cmd += [f"--{key}", value]
     return cmd

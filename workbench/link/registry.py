@@ -1,9 +1,14 @@
 """Where running virtual boards say they are, so ``workbench devices`` finds them.
 
 A pseudo-terminal is not a USB port: the operating system's port list never
-shows it. Each ``workbench sim`` writes one small JSON file (board, URL, pid)
-into the registry folder while it runs; readers skip entries whose process
-is gone (a killed board cannot clean up after itself).
+shows it. Each running virtual board (``workbench sim``, ``python -m
+workbench.sim``) writes one small JSON file (board, URL, pid) into the registry
+folder (``$WORKBENCH_SIM_DIR/running``, default ``~/.cache/workbench/sim/running``)
+while it runs, and removes it on exit; readers (:mod:`.discovery`) skip and
+delete entries whose process is gone (a killed board cannot clean up after itself).
+
+It lives with the link because discovery reads it; the virtual board, a layer
+above, imports it from here to register itself.
 """
 
 from __future__ import annotations

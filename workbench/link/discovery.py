@@ -1,15 +1,19 @@
 """Find boards: serial ports matched to the catalog by USB VID:PID, plus HELLO.
 
 ``find_devices()`` lists the ports the operating system sees (and running
-virtual boards), names the catalog boards whose VID:PID matches, and, unless
-told not to, opens each port and asks HELLO, reporting what the board said.
+virtual boards, from :mod:`.registry`), names the catalog boards whose VID:PID
+matches (the VID:PID table is catalog data: :func:`workbench.boards.match_usb`),
+and, unless told not to, opens each port and asks HELLO, reporting what the
+board said. Nothing is opened by ``list_ports()``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .catalog import Board, match_usb
+from ..boards.catalog import Board, match_usb
+from .registry import running
+from .timeouts import Timeouts
 
 PROBE_HELLO_TIMEOUT = 0.4
 """Per attempt; a port that does not answer in 2 attempts is reported as silent."""
@@ -50,8 +54,6 @@ def list_ports() -> list[FoundDevice]:
     """Serial ports of this machine and running virtual boards, without opening any."""
     from serial.tools import list_ports as lp
 
-    from ..sim.registry import running
-
     found = []
     for p in sorted(lp.comports(), key=lambda p: p.device):
         usb = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else ""
@@ -65,8 +67,7 @@ def list_ports() -> list[FoundDevice]:
 
 def probe(dev: FoundDevice, baudrate: int = 115200) -> FoundDevice:
     """Open the port and try the HELLO handshake; fills ``hello`` or ``probe_error``."""
-    from ..link import LinkError, open_device
-    from ..link.device import Timeouts
+    from . import LinkError, open_device
 
     try:
         with open_device(dev.url, baudrate=baudrate, mode="framed",

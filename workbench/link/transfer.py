@@ -1,0 +1,143 @@
+"""Model transfer: windowed, go-back-N, resumable uploads into a board's model slots.
+
+Call order on the wire for :func:`upload_model`: MODEL_BEGIN (size, SHA-256)
+-> MODEL_CHUNK x N (up to the device's window in flight) -> MODEL_END (the
+device verifies the hash and that the model runs in its arena) ->
+MODEL_COMMIT. :func:`send_chunks` is the windowed sender, shared with large
+inference inputs (SET_INPUT).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..protocol import messages as m
+from .errors import ConnectionLost, LinkError, LinkTimeout, OutOfOrder
+
+if TYPE_CHECKING:
+    from .session import Pending, Session
+
+CHUNK_HEADER = 8
+"""Bytes of a chunk payload that are not data (index, offset): a chunk carries
+``max_payload - CHUNK_HEADER`` bytes of the object."""
+CHUNK_FRAME_OVERHEAD = 32
+"""Bytes added to each chunk when estimating its wire time (frame header, CRC, stuffing)."""
+REWIND_PAUSE_MAX = 0.5
+"""Most seconds to wait, after a rewind, for answers to the abandoned chunks to drain."""
+
+
+def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start: int = 0,
+                chunk: int | None = None, window: int = 1,
+                progress: Callable[[int, int], None] | None = None) -> None:
+    """Send ``data[start:]`` as chunk requests with up to ``window`` in flight.
+
+    Each chunk is acknowledged with the next offset the device expects; an
+    OUT_OF_ORDER error or a time-out rewinds to the device's offset (go-back-N).
+    ``progress(acked, total)`` is called after each acknowledgement. Raises
+    :class:`LinkTimeout` after ``timeouts.chunk_retries`` re-sends of the same
+    offset, :class:`ConnectionLost` if the port closes, and the device's own
+    error for anything else it refuses.
+    """
+    chunk = chunk or (session.max_payload - CHUNK_HEADER)
+    total = len(data)
+    acked = start
+    inflight: deque[Pending] = deque()
+    sent = start
+    attempts_at: dict[int, int] = {}
+    wait = session.timeouts.request + session.wire_time(
+        (chunk + CHUNK_FRAME_OVERHEAD) * (window + 1))
+    try:
+        while acked < total:
+            while sent < total and len(inflight) < window:
+                piece = data[sent : sent + chunk]
+                inflight.append(session.begin(mtype, m.Chunk(index, sent, piece).encode()))
+                sent += len(piece)
+            p = inflight[0]
+            ok = p.done.wait(wait) and p.frame is not None
+            if session.lost:
+                raise ConnectionLost(session.lost)
+            rewind_to = None
+            if ok:
+                try:
+                    acked = max(acked, m.Offset.decode(session.result(p).payload).offset)
+                    inflight.popleft()
+                    session.finish(p)
+                    if progress:
+                        progress(acked, total)
+                    continue
+                except OutOfOrder as e:
+                    rewind_to = e.detail
+            else:
+                session.stats.timeouts += 1
+                rewind_to = acked
+            # go back: forget everything in flight and resend from the device's offset
+            for q in inflight:
+                session.finish(q)
+            inflight.clear()
+            attempts_at[rewind_to] = attempts_at.get(rewind_to, 0) + 1
+            if attempts_at[rewind_to] > session.timeouts.chunk_retries:
+                raise LinkTimeout(f"{m.Msg(mtype).name} at offset {rewind_to} failed "
+                                  f"{attempts_at[rewind_to]} times; the link is too noisy. "
+                                  "Check the cable, or lower the baud rate.")
+            if rewind_to > total:
+                raise LinkError(f"{m.Msg(mtype).name}: the device expects offset {rewind_to} "
+                                f"of a {total}-byte object")
+            session.stats.retries += 1
+            # let answers to the abandoned requests arrive (they are ignored), then resend
+            time.sleep(min(REWIND_PAUSE_MAX,
+                           session.wire_time((chunk + CHUNK_FRAME_OVERHEAD) * window) + 0.05))
+            acked = max(acked, rewind_to)
+            sent = rewind_to
+    finally:
+        for q in inflight:
+            session.finish(q)
+
+
+def upload_model(session: Session, model: bytes, *, slot: int | None = None, name: str = "",
+                 commit: bool = True,
+                 progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
+    """Send a .tflite model to a model slot, verify it, and (by default) commit it.
+
+    An interrupted upload of the same image resumes where the device's flash
+    says it stopped. The running model stays active until the commit, so a
+    failed upload leaves the device as it was. Raises :class:`ModelTooLarge`,
+    :class:`ArenaTooSmall`, :class:`UnsupportedOp`, :class:`ModelInvalid`,
+    :class:`VerifyFailed` (the device's verdicts), :class:`NotFramed` on a
+    line-mode sketch.
+    """
+    session.require_framed("a model upload")
+    digest = hashlib.sha256(model).digest()
+    begun = m.ModelBegun.decode(session.request(m.Msg.MODEL_BEGIN, m.ModelBegin(
+        m.NO_SLOT if slot is None else slot, len(model), digest, name).encode()).payload)
+    send_chunks(session, m.Msg.MODEL_CHUNK, begun.slot, model, start=begun.resume_offset,
+                chunk=min(begun.chunk_max, session.max_payload - CHUNK_HEADER),
+                window=max(1, begun.window), progress=progress)
+    m.ModelVerified.decode(session.request(m.Msg.MODEL_END, timeout=session.timeouts.verify,
+                                           retries=1).payload)
+    if commit:
+        commit_slot(session, begun.slot)
+    return slot_table(session).slots[begun.slot]
+
+
+def commit_slot(session: Session, slot: int) -> int:
+    """Make a verified slot the active model; the old one becomes the fallback."""
+    session.require_framed("commit")
+    return m.SlotRef.decode(session.request(m.Msg.MODEL_COMMIT, m.SlotRef(slot).encode(),
+                                            timeout=session.timeouts.verify).payload).slot
+
+
+def rollback(session: Session) -> int:
+    """Return to the fallback model. Returns the slot now active."""
+    session.require_framed("rollback")
+    return m.SlotRef.decode(session.request(m.Msg.MODEL_ROLLBACK,
+                                            timeout=session.timeouts.verify).payload).slot
+
+
+def slot_table(session: Session) -> m.SlotTable:
+    """State of every model slot (size, SHA-256, bytes written, arena needed)."""
+    session.require_framed("slot status")
+    return m.SlotTable.decode(session.request(m.Msg.SLOT_STATUS).payload)
