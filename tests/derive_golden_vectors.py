@@ -89,19 +89,20 @@ def payloads() -> list[dict]:
 
     add("hello", "HELLO", 0x01, "request", {"proto_version": 1, "max_payload": 1024},
         u8(1) + u16(1024), "the host's first request (section 3.6)")
-    info = dict(proto_version=1, max_payload=1024, capabilities=0x3F, board_id="nano33ble",
-                board_name="Arduino Nano 33 BLE Sense", firmware="workbench-sim 1.0",
-                mcu="nRF52840", core="Cortex-M4F", clock_hz=64_000_000, flash_bytes=1_048_576,
-                ram_bytes=262_144, slot_count=2, active_slot=0xFF, slot_bytes=131_072,
-                arena_bytes=65_536, sensor_count=1, uptime_ms=1234, serial_number="0A1B2C3D4E5F")
+    info = {"proto_version": 1, "max_payload": 1024, "capabilities": 0x3F,
+            "board_id": "nano33ble", "board_name": "Arduino Nano 33 BLE Sense",
+            "firmware": "workbench-sim 1.0", "mcu": "nRF52840", "core": "Cortex-M4F",
+            "clock_hz": 64_000_000, "flash_bytes": 1_048_576, "ram_bytes": 262_144,
+            "slot_count": 2, "active_slot": 0xFF, "slot_bytes": 131_072, "arena_bytes": 65_536,
+            "sensor_count": 1, "uptime_ms": 1234, "serial_number": "0A1B2C3D4E5F"}
     add("info", "HELLO", 0x81, "response", info,
         u8(1) + u16(1024) + u32(0x3F) + s(info["board_id"]) + s(info["board_name"])
         + s(info["firmware"]) + s(info["mcu"]) + s(info["core"]) + u32(64_000_000)
         + u32(1_048_576) + u32(262_144) + u8(2) + u8(0xFF) + u32(131_072) + u32(65_536)
         + u8(1) + u32(1234) + s("0A1B2C3D4E5F"))
-    sensor = dict(index=0, id="accel", kind="accelerometer", channels=["x", "y", "z"],
-                  units="g", dtype=3, scale=0.0001220703125, rate_hz=119.0,
-                  rates_hz=[59.5, 119.0, 238.0])
+    sensor = {"index": 0, "id": "accel", "kind": "accelerometer", "channels": ["x", "y", "z"],
+              "units": "g", "dtype": 3, "scale": 0.0001220703125, "rate_hz": 119.0,
+              "rates_hz": [59.5, 119.0, 238.0]}
     add("sensor list", "SENSORS", 0x82, "response", {"sensors": [sensor]},
         u8(1) + u8(0) + s("accel") + s("accelerometer") + u8(3) + s("x,y,z") + s("g") + u8(3)
         + f32(0.0001220703125) + f32(119.0) + u8(3) + f32(59.5) + f32(119.0) + f32(238.0))
@@ -149,10 +150,10 @@ def payloads() -> list[dict]:
     add("model commit", "MODEL_COMMIT", 0x13, "request", {"slot": 1}, u8(1))
     add("model committed", "MODEL_COMMIT", 0x93, "response", {"slot": 1}, u8(1))
     add("rolled back", "MODEL_ROLLBACK", 0x94, "response", {"slot": 0}, u8(0))
-    slots = [dict(index=0, state=4, size=2960, written=2960, sha256=hx(bytes(32)),
-                  arena_bytes=1536, name="old"),
-             dict(index=1, state=3, size=3164, written=3164, sha256=hx(SHA), arena_bytes=1536,
-                  name="sine")]
+    slots = [{"index": 0, "state": 4, "size": 2960, "written": 2960, "sha256": hx(bytes(32)),
+              "arena_bytes": 1536, "name": "old"},
+             {"index": 1, "state": 3, "size": 3164, "written": 3164, "sha256": hx(SHA),
+              "arena_bytes": 1536, "name": "sine"}]
     add("slot table", "SLOT_STATUS", 0x95, "response", {"active": 1, "slots": slots},
         u8(1) + u8(2)
         + u8(0) + u8(4) + u32(2960) + u32(2960) + bytes(32) + u32(1536) + s("old")
@@ -167,8 +168,9 @@ def payloads() -> list[dict]:
         u8(0) + u32(5) + u32(42016) + u16(5) + u8(3) + u8(3) + data,
         "the header of section 5.18, then values -7..7 as int16")
     add("telemetry", "TELEMETRY", 0x41, "event",
-        dict(uptime_ms=60_000, free_ram=120_000, cpu_permille=250, temperature_centi_c=-1250,
-             inferences=42, last_latency_us=1234, bad_frames_rx=3, samples_dropped=10),
+        {"uptime_ms": 60_000, "free_ram": 120_000, "cpu_permille": 250,
+         "temperature_centi_c": -1250, "inferences": 42, "last_latency_us": 1234,
+         "bad_frames_rx": 3, "samples_dropped": 10},
         u32(60_000) + u32(120_000) + u16(250) + i16(-1250) + u32(42) + u32(1234) + u32(3)
         + u32(10))
     add("log", "LOG", 0x42, "event",

@@ -16,9 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.protocol import messages as m
-from workbench.protocol.messages import (RESULT_LATENCY_ESTIMATED, RESULT_OUTPUTS_DETACHED,
-                                     SAMPLES_HEADER, Capability, DType, MalformedPayload, Mode,
-                                     Reader, SlotState, Writer)
+from workbench.protocol.messages import (
+    RESULT_LATENCY_ESTIMATED,
+    RESULT_OUTPUTS_DETACHED,
+    SAMPLES_HEADER,
+    Capability,
+    DType,
+    MalformedPayload,
+    Mode,
+    Reader,
+    SlotState,
+    Writer,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -185,9 +185,10 @@ BLOCKS = {
 def render_doc(text: str) -> str:
     """``text`` with every generated block replaced by what it is generated from."""
     for name, (source, render) in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- {name}:begin[^\n]*-->\n).*?(<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:begin[^\n]*-->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         assert len(pattern.findall(text)) == 1, f"docs/protocol.md lacks the {name} block"
-        text = pattern.sub(lambda mt: mt.group(1) + render() + mt.group(2), text)
+        body = render()
+        text = pattern.sub(lambda mt, body=body: mt.group(1) + body + mt.group(2), text)
     return text
 
 
@@ -222,7 +223,7 @@ def test_the_worked_session_shows_exactly_the_vector_frames():
     text = DOC.read_text(encoding="utf-8")
     section = text.split("### 3.6 Worked example")[1].split("## 4.")[0]
     wire = {f["wire_hex"] for f in VECTORS["frames"]}
-    rows = re.findall(r"\| `((?:[0-9A-F]{2} )+00)` \|$", section, re.M)
+    rows = re.findall(r"\| `((?:[0-9A-F]{2} )+00)` \|$", section, re.MULTILINE)
     assert len(rows) == 7 and set(rows) <= wire
     assert "`01 00 00 00 01 00 01 00 04 73 87 BD CA`" in section  # the HELLO body
 

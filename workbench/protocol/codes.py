@@ -103,7 +103,7 @@ class DType(IntEnum):
         return {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4}[self.value]
 
     @classmethod
-    def from_name(cls, name: str) -> "DType":
+    def from_name(cls, name: str) -> DType:
         try:
             return cls[name.upper()]
         except KeyError:

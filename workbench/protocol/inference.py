@@ -46,7 +46,7 @@ class Tensor:
             w.raw(self.data)
 
     @classmethod
-    def read(cls, r: Reader) -> "Tensor":
+    def read(cls, r: Reader) -> Tensor:
         code, ndim = r.u8(), r.u8()
         try:
             dtype = DType(code)
@@ -74,7 +74,7 @@ class Infer:
         return w.bytes()
 
     @classmethod
-    def decode(cls, p: bytes) -> "Infer":
+    def decode(cls, p: bytes) -> Infer:
         r = Reader(p, "INFER")
         inputs = []
         for _ in range(r.u8()):
@@ -106,7 +106,7 @@ class Result:
         return w.bytes()
 
     @classmethod
-    def decode(cls, p: bytes) -> "Result":
+    def decode(cls, p: bytes) -> Result:
         r = Reader(p, "INFER response")
         latency, arena, flags = r.u32(), r.u32(), r.u8()
         outputs = tuple(Tensor.read(r) for _ in range(r.u8()))

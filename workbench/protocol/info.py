@@ -81,7 +81,7 @@ class SensorDesc:
             w.f32(rate)
 
     @classmethod
-    def read(cls, r: Reader) -> "SensorDesc":
+    def read(cls, r: Reader) -> SensorDesc:
         index, sid, kind, nch = r.u8(), r.str(), r.str(), r.u8()
         joined = r.str()
         names = tuple(joined.split(",")) if joined else ()

@@ -23,17 +23,56 @@ the golden vectors of ``golden_vectors.json``.
 from __future__ import annotations
 
 from .chunks import Chunk, Offset
-from .codes import (ALL_SENSORS, NO_SLOT, PROTOCOL_VERSION, RESPONSE_BIT, Capability, DType,
-                    ErrorCode, Mode, Msg, SlotState, is_event, response_type)
+from .codes import (
+                    ALL_SENSORS,
+                    NO_SLOT,
+                    PROTOCOL_VERSION,
+                    RESPONSE_BIT,
+                    Capability,
+                    DType,
+                    ErrorCode,
+                    Mode,
+                    Msg,
+                    SlotState,
+                    is_event,
+                    response_type,
+)
 from .control import Error, Log, SetMode, Telemetry, TelemetryConfig
-from .inference import (RESULT_LATENCY_ESTIMATED, RESULT_OUTPUTS_DETACHED, GetOutput, Infer,
-                        Result, Tensor)
+from .inference import (
+                    RESULT_LATENCY_ESTIMATED,
+                    RESULT_OUTPUTS_DETACHED,
+                    GetOutput,
+                    Infer,
+                    Result,
+                    Tensor,
+)
 from .info import Hello, Info, SensorDesc, SensorList
 from .simctl import Faults, Scenario, Text
-from .streaming import (SAMPLES_HEADER, Samples, StreamStart, StreamStarted, StreamStop,
-                        StreamStopped)
-from .transfer import ModelBegin, ModelBegun, ModelVerified, SlotInfo, SlotRef, SlotTable
-from .wire import STR_MAX_BYTES, Declared, Field, MalformedPayload, Reader, Writer, f32_tidy
+from .streaming import (
+                    SAMPLES_HEADER,
+                    Samples,
+                    StreamStart,
+                    StreamStarted,
+                    StreamStop,
+                    StreamStopped,
+)
+from .transfer import (
+                    ModelBegin,
+                    ModelBegun,
+                    ModelVerified,
+                    SlotInfo,
+                    SlotRef,
+                    SlotTable,
+)
+from .wire import (
+                    STR_MAX_BYTES,
+                    Declared,
+                    Field,
+                    MalformedPayload,
+                    Reader,
+                    Writer,
+                    f32_tidy,
+)
 
 _f32_tidy = f32_tidy  # the name this module used before the split
 

@@ -81,7 +81,7 @@ class Samples:
                                    self.channels, self.dtype) + self.data
 
     @classmethod
-    def decode(cls, p: bytes) -> "Samples":
+    def decode(cls, p: bytes) -> Samples:
         if len(p) < SAMPLES_HEADER.size:
             raise MalformedPayload("SAMPLES: payload shorter than its header")
         sensor, first, ts, count, channels, code = SAMPLES_HEADER.unpack_from(p)

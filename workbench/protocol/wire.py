@@ -47,38 +47,38 @@ class Writer:
     def __init__(self) -> None:
         self.buf = bytearray()
 
-    def u8(self, v: int) -> "Writer":
+    def u8(self, v: int) -> Writer:
         self.buf += struct.pack("<B", v)
         return self
 
-    def u16(self, v: int) -> "Writer":
+    def u16(self, v: int) -> Writer:
         self.buf += struct.pack("<H", v)
         return self
 
-    def u32(self, v: int) -> "Writer":
+    def u32(self, v: int) -> Writer:
         self.buf += struct.pack("<I", v & 0xFFFFFFFF)
         return self
 
-    def i16(self, v: int) -> "Writer":
+    def i16(self, v: int) -> Writer:
         self.buf += struct.pack("<h", v)
         return self
 
-    def i32(self, v: int) -> "Writer":
+    def i32(self, v: int) -> Writer:
         self.buf += struct.pack("<i", v)
         return self
 
-    def f32(self, v: float) -> "Writer":
+    def f32(self, v: float) -> Writer:
         self.buf += struct.pack("<f", v)
         return self
 
-    def str(self, v: str) -> "Writer":
+    def str(self, v: str) -> Writer:
         raw = v.encode("utf-8")[:STR_MAX_BYTES]
         # never cut a UTF-8 sequence in half
         raw = raw.decode("utf-8", "ignore").encode("utf-8")
         self.buf += bytes([len(raw)]) + raw
         return self
 
-    def raw(self, v: bytes) -> "Writer":
+    def raw(self, v: bytes) -> Writer:
         self.buf += v
         return self
 

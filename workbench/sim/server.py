@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from ..boards import get_board, load_catalog
 from ..errors import WorkbenchError
 from ..protocol import limits
-from ..protocol import messages as m
 from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
 from .flash import Flash
 
