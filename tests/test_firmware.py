@@ -132,3 +132,137 @@ def test_outputs_too_large_for_one_frame_are_fetched_in_pieces(host):
         assert chunk.offset == len(got)
         got += chunk.data
     assert np.array_equal(np.frombuffer(bytes(got), np.float32), np.arange(600))
+
+
+# ------------------------------------------------------------------ limits (docs/protocol.md 5.21)
+
+def error_of(frame: Frame) -> m.Error:
+    assert frame.type == m.Msg.ERROR, f"expected an ERROR, got type 0x{frame.type:02x}"
+    return m.Error.decode(frame.payload)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clocked(tmp_path):
+    """A host on a firmware with a hand-moved clock and a settable TX backlog."""
+    board = get_board("nano33ble")
+    flash = Flash(tmp_path / "f.flash", 2, board.model_slots.slot_bytes)
+    clock, backlog = Clock(), [0]
+    host = Host(lambda send: VirtualFirmware(board, flash, send, clock=clock,
+                                             tx_backlog=lambda: backlog[0]))
+    return host, clock, backlog
+
+
+@pytest.mark.parametrize("rate", [1e9, -1.0, 0.001, float("nan"), float("inf")])
+def test_line_mode_rate_out_of_range_is_refused_and_nothing_changes(clocked, rate):
+    """SET_MODE(LINE) at 1e9 Hz made the board generate gigabytes of samples."""
+    host = clocked[0]
+    err = error_of(host.one(m.Msg.SET_MODE, m.SetMode(m.Mode.LINE, 0, rate).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and "cannot sample at" in err.message
+    assert "9520 Hz" in err.message  # says what is allowed: 10 x 952 Hz for the accelerometer
+    assert host.fw.mode == m.Mode.FRAMED and host.fw.line is None
+    assert m.Info.decode(host.one(m.Msg.HELLO, m.Hello().encode()).payload).board_id
+
+
+def test_line_mode_at_the_highest_rate_is_accepted(clocked):
+    host = clocked[0]
+    reply = host.one(m.Msg.SET_MODE, m.SetMode(m.Mode.LINE, 0, 9520.0).encode())
+    assert reply.type == m.Msg.SET_MODE | 0x80 and host.fw.mode == m.Mode.LINE
+
+
+@pytest.mark.parametrize("rate", [float("nan"), -0.5, 0.005, 9520.5])
+def test_stream_rate_out_of_range_is_refused(host, rate):
+    err = error_of(host.one(m.Msg.STREAM_START, m.StreamStart(0, rate).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and not host.fw.streams
+
+
+def test_samples_per_frame_beyond_one_frame_is_refused(host):
+    # accelerometer: 3 x int16 = 6 bytes per sample; (1024 - 13) // 6 = 168
+    ok = host.one(m.Msg.STREAM_START, m.StreamStart(0, 0, 168).encode())
+    assert m.StreamStarted.decode(ok.payload).samples_per_frame == 168
+    err = error_of(host.one(m.Msg.STREAM_START, m.StreamStart(0, 0, 169).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and "at most 168" in err.message
+
+
+@pytest.mark.parametrize("period", [1, 99])
+def test_telemetry_period_below_the_minimum_is_refused(clocked, period):
+    """TELEMETRY_CONFIG with a 1 ms period wedged the board."""
+    host = clocked[0]
+    err = error_of(host.one(m.Msg.TELEMETRY_CONFIG, m.TelemetryConfig(period).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and "at least 100 ms" in err.message
+    assert host.fw.telemetry_period == 0
+
+
+def test_telemetry_waits_while_the_send_buffer_is_full(clocked):
+    host, clock, backlog = clocked
+    assert host.one(m.Msg.TELEMETRY_CONFIG, m.TelemetryConfig(100).encode()).type == 0xA3
+
+    def telemetry_after_tick() -> int:
+        host.out.clear()
+        host.fw.tick()
+        return sum(f.type == m.Msg.TELEMETRY for f in host.parser.feed(bytes(host.out)))
+
+    assert telemetry_after_tick() == 1  # the first one at once
+    backlog[0] = 4097  # more than TX_BUFFER_BYTES waits to be sent
+    for _ in range(5):
+        clock.t += 0.1
+        assert telemetry_after_tick() == 0
+    backlog[0] = 0
+    clock.t += 0.1
+    assert telemetry_after_tick() == 1
+
+
+def test_line_output_never_overfills_the_send_buffer(clocked):
+    host, clock, backlog = clocked
+    host.one(m.Msg.SET_MODE, m.SetMode(m.Mode.LINE, 0, 9520.0).encode())
+    backlog[0] = 3000
+    host.out.clear()
+    clock.t += 1.0  # 9520 lines are due at once
+    host.fw.tick()
+    assert 0 < len(host.out) <= 4096 - 3000
+    line = host.fw.line
+    assert line.produced + line.dropped == 9520 and line.dropped > 9000
+
+
+@pytest.mark.parametrize("drop, flip", [(1.0, 0.0), (0.0, 0.5), (float("nan"), 0.0),
+                                        (-0.1, 0.0), (0.0, float("inf"))])
+def test_fault_rates_out_of_range_are_refused_and_nothing_changes(host, drop, flip):
+    """A drop rate of 1.0 left the board deaf for good."""
+    before = host.fw.faults
+    err = error_of(host.one(m.Msg.SIM_FAULTS, m.Faults(drop, flip, 100).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and "0 to 0.05" in err.message
+    assert host.fw.faults is before and host.fw.power_cut_budget is None
+
+
+def test_fault_rates_at_the_limit_are_accepted(host):
+    assert host.one(m.Msg.SIM_FAULTS, m.Faults(0.05, 0.05).encode()).type == 0xB1
+    assert (host.fw.faults.drop_rate, host.fw.faults.flip_rate) == pytest.approx((0.05, 0.05))
+
+
+def test_a_chunk_longer_than_chunk_max_is_refused(host, sine_model):
+    begun = m.ModelBegun.decode(host.one(m.Msg.MODEL_BEGIN, m.ModelBegin(
+        m.NO_SLOT, len(sine_model), hashlib.sha256(sine_model).digest()).encode()).payload)
+    too_long = sine_model[:begun.chunk_max + 1]
+    err = error_of(host.one(m.Msg.MODEL_CHUNK, m.Chunk(begun.slot, 0, too_long).encode()))
+    assert err.code == m.ErrorCode.BAD_ARGUMENT and "chunk_max" in err.message
+    assert host.fw.flash.slot(begun.slot).written == 0
+    ok = host.one(m.Msg.MODEL_CHUNK, m.Chunk(begun.slot, 0, too_long[:-1]).encode())
+    assert m.Offset.decode(ok.payload).offset == begun.chunk_max
+
+
+def test_start_options_out_of_range_are_refused(tmp_path):
+    board = get_board("nano33ble")
+    flash = Flash(tmp_path / "f.flash", 2, board.model_slots.slot_bytes)
+    with pytest.raises(ValueError, match="cannot sample at 1e\\+09 Hz"):
+        VirtualFirmware(board, flash, lambda b: None, mode="line", line_rate_hz=1e9)
+    with pytest.raises(ValueError, match="unknown scenario 'flying'.*walking"):
+        VirtualFirmware(board, flash, lambda b: None, scenario="flying")

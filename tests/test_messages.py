@@ -16,9 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.protocol import messages as m
-from workbench.protocol.messages import (RESULT_LATENCY_ESTIMATED, RESULT_OUTPUTS_DETACHED,
-                                     SAMPLES_HEADER, Capability, DType, MalformedPayload, Mode,
-                                     Reader, SlotState, Writer)
+from workbench.protocol.messages import (
+    RESULT_LATENCY_ESTIMATED,
+    RESULT_OUTPUTS_DETACHED,
+    SAMPLES_HEADER,
+    Capability,
+    DType,
+    MalformedPayload,
+    Mode,
+    Reader,
+    SlotState,
+    Writer,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -83,6 +92,7 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
     m.StreamStart: st.builds(m.StreamStart, sensor=u8, rate_hz=f32s, samples_per_frame=u16),
     m.StreamStarted: st.builds(m.StreamStarted, sensor=u8, rate_hz=f32s,
                                samples_per_frame=u16),
+    m.StreamStop: st.builds(m.StreamStop, sensor=u8),
     m.StreamStopped: st.builds(m.StreamStopped, sensor=u8, samples_produced=u32,
                                samples_dropped=u32),
     m.Samples: samples(),
@@ -102,6 +112,7 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
                             window=u8),
     m.ModelVerified: st.builds(m.ModelVerified, slot=u8, sha256=sha, arena_bytes=u32),
     m.SlotRef: st.builds(m.SlotRef, slot=u8),
+    m.SlotInfo: slot_info,
     m.SlotTable: st.builds(m.SlotTable, active=u8,
                            slots=st.lists(slot_info, max_size=4).map(tuple)),
     m.SetMode: st.builds(m.SetMode, mode=st.sampled_from(list(Mode)), sensor=u8,
@@ -125,10 +136,11 @@ STRICT_END = [c for c in CODECS if c is not m.Chunk]
 
 
 def test_every_payload_class_is_covered():
-    """A new payload dataclass in messages.py must get a strategy here."""
+    """A new payload dataclass in workbench.protocol must get a strategy here."""
     payload_classes = {obj for obj in vars(m).values()
                        if isinstance(obj, type) and dataclasses.is_dataclass(obj)
-                       and obj.__module__ == m.__name__ and hasattr(obj, "decode")}
+                       and obj.__module__.startswith("workbench.protocol.")
+                       and hasattr(obj, "decode")}
     assert payload_classes == set(STRATEGIES)
 
 
@@ -207,6 +219,8 @@ REPRESENTATIVE = [
     m.ModelBegun(1, 4096, 1000, 4),
     m.ModelVerified(1, bytes(range(32)), 2048),
     m.SlotRef(m.NO_SLOT),
+    m.StreamStop(m.ALL_SENSORS),
+    m.SlotInfo(1, SlotState.RECEIVING, 3164, 1016, bytes(range(32)), 0, "sine"),
     m.SlotTable(0, (m.SlotInfo(0, SlotState.ACTIVE, 100, 100, bytes(32), 2048, "a"),
                     m.SlotInfo(1, SlotState.EMPTY, 0, 0, b"\x00" * 32, 0, ""))),
     m.SetMode(Mode.LINE, 1, 100.0),

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..boards import Board
+from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from .flash import Flash, FlashError
@@ -33,6 +34,8 @@ FIRMWARE_VERSION = "workbench-sim 1.0"
 TX_BUFFER_BYTES = 4096
 """Sensor blocks are discarded while more than this is waiting to be sent."""
 TRANSFER_WINDOW = 4
+CHUNK_MAX = DEFAULT_MAX_PAYLOAD - 8
+"""Largest data length of one MODEL_CHUNK (``chunk_max`` in MODEL_BEGIN's answer)."""
 """Model chunks the host may send before waiting for an acknowledgement."""
 STREAM_BLOCK_SECONDS = 0.05
 """A stream frame carries at most this much signal (it fills up to max_payload)."""
@@ -78,6 +81,11 @@ class VirtualFirmware:
         self.power_cut_budget: int | None = None
         self.logs: list[str] = []
         self.line_rate_hz = line_rate_hz
+        available = REPLAY_SCENARIOS if replay else SCENARIOS
+        if scenario not in available:
+            raise ValueError(f"unknown scenario {scenario!r}; {board.name} "
+                             f"{'replaying ' + replay if replay else 'synthetic signals'} "
+                             "offers " + ", ".join(available))
         self._boot(mode, line_sensor)
 
     # ------------------------------------------------------------------ boot
@@ -111,7 +119,11 @@ class VirtualFirmware:
         """Started as a plain sketch: prints CSV and ignores everything it is sent."""
         if self.plain_sketch:
             names = (line_sensor or "").split(",") if line_sensor else [None]
-            self._enter_line_mode([self._sensor_index(n) for n in names], self.line_rate_hz)
+            indices = [self._sensor_index(n) for n in names]
+            problem = self._rate_problem(indices[0], self.line_rate_hz)
+            if problem:
+                raise ValueError(f"--rate: {problem}")
+            self._enter_line_mode(indices, self.line_rate_hz)
 
     def _load_active(self) -> None:
         self.runner = None
@@ -219,6 +231,10 @@ class VirtualFirmware:
         raise ValueError(f"{self.board.name} has no sensor {sensor!r}; it has "
                          + ", ".join(d.id for d in self.sensor_descs))
 
+    def _rate_problem(self, index: int, rate_hz: float) -> str | None:
+        desc = self.sensor_descs[index]
+        return limits.rate_problem(rate_hz, desc.id, desc.rate_hz, desc.rates_hz)
+
     def _make_stream(self, index: int, rate_hz: float, per_frame: int) -> _Stream:
         desc = self.sensor_descs[index]
         rate = rate_hz or desc.rate_hz
@@ -237,13 +253,16 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.NOT_FOUND, f"no sensor {start.sensor}")
             return
         desc = self.sensor_descs[start.sensor]
-        if start.rate_hz < 0 or start.rate_hz > 10 * max(desc.rates_hz or (desc.rate_hz,)):
-            self._error(req, m.ErrorCode.BAD_ARGUMENT,
-                        f"{desc.id} cannot sample at {start.rate_hz:g} Hz")
+        problem = self._rate_problem(start.sensor, start.rate_hz)
+        if problem:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, problem)
             return
         width = len(desc.channels) * desc.dtype.size
-        if start.samples_per_frame * width > DEFAULT_MAX_PAYLOAD - m.SAMPLES_HEADER.size:
-            self._error(req, m.ErrorCode.BAD_ARGUMENT, "samples_per_frame exceeds max_payload")
+        most = (DEFAULT_MAX_PAYLOAD - m.SAMPLES_HEADER.size) // width
+        if start.samples_per_frame > most:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT,
+                        f"samples_per_frame {start.samples_per_frame} exceeds max_payload; "
+                        f"{desc.id} fits at most {most} samples in a frame (0: device chooses)")
             return
         try:
             stream = self._make_stream(start.sensor, start.rate_hz, start.samples_per_frame)
@@ -254,9 +273,7 @@ class VirtualFirmware:
         self._reply(req, m.StreamStarted(start.sensor, stream.rate_hz, stream.per_frame).encode())
 
     def _stream_stop(self, req: Frame) -> None:
-        r = m.Reader(req.payload, "STREAM_STOP")
-        index = r.u8()
-        r.end()
+        index = m.StreamStop.decode(req.payload).sensor
         produced = dropped = 0
         for i in list(self.streams):
             if index in (i, m.ALL_SENSORS):
@@ -370,14 +387,17 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
         self.transfer = (slot, begin.size)
-        self._reply(req, m.ModelBegun(slot, resume, DEFAULT_MAX_PAYLOAD - 8,
-                                      TRANSFER_WINDOW).encode())
+        self._reply(req, m.ModelBegun(slot, resume, CHUNK_MAX, TRANSFER_WINDOW).encode())
 
     def _model_chunk(self, req: Frame) -> None:
         chunk = m.Chunk.decode(req.payload)
         if self.transfer is None or chunk.index != self.transfer[0]:
             self._error(req, m.ErrorCode.NO_TRANSFER, "no model transfer to this slot is open; "
                         "send MODEL_BEGIN first")
+            return
+        if len(chunk.data) > CHUNK_MAX:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, f"chunk of {len(chunk.data)} bytes; "
+                        f"MODEL_BEGIN allowed at most {CHUNK_MAX} (chunk_max)")
             return
         written = self.flash.slot(chunk.index).written
         if chunk.offset < written:  # a duplicate: already stored
@@ -490,6 +510,10 @@ class VirtualFirmware:
             if mode.sensor >= len(self.sensor_descs):
                 self._error(req, m.ErrorCode.NOT_FOUND, f"no sensor {mode.sensor}")
                 return
+            problem = self._rate_problem(mode.sensor, mode.rate_hz)
+            if problem:
+                self._error(req, m.ErrorCode.BAD_ARGUMENT, problem)
+                return
             self._reply(req)
             self._enter_line_mode([mode.sensor], mode.rate_hz)
         else:
@@ -510,6 +534,10 @@ class VirtualFirmware:
 
     def _telemetry_config(self, req: Frame) -> None:
         cfg = m.TelemetryConfig.decode(req.payload)
+        problem = limits.telemetry_period_problem(cfg.period_ms)
+        if problem:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, problem)
+            return
         self.telemetry_period = cfg.period_ms / 1000.0
         self.next_telemetry = self.clock()
         self._reply(req)
@@ -537,6 +565,11 @@ class VirtualFirmware:
         faults = m.Faults.decode(req.payload)
         if faults.disconnect:
             raise Disconnect("disconnect requested")
+        problem = (limits.fault_rate_problem("drop_rate", faults.drop_rate)
+                   or limits.fault_rate_problem("flip_rate", faults.flip_rate))
+        if problem:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, problem)
+            return
         self.faults = faults
         self.power_cut_budget = faults.power_cut_after or None
         self._reply(req)
@@ -569,7 +602,8 @@ class VirtualFirmware:
                 due -= s.per_frame
             wait = min(wait, (s.per_frame - due) / s.rate_hz)
         if self.telemetry_period and now >= self.next_telemetry:
-            self._event(m.Msg.TELEMETRY, self._telemetry().encode())
+            if self._tx_backlog() <= TX_BUFFER_BYTES:  # else skipped: answers go first
+                self._event(m.Msg.TELEMETRY, self._telemetry().encode())
             self.next_telemetry = now + self.telemetry_period
         if self.telemetry_period:
             wait = min(wait, max(0.0, self.next_telemetry - now))
@@ -594,14 +628,20 @@ class VirtualFirmware:
         if due > 0:
             parts = [s.source.read(due).astype(np.float64) * s.desc.scale]
             parts += [x.source.read(due).astype(np.float64) * x.desc.scale for x in self.line_more]
-            if self._tx_backlog() > TX_BUFFER_BYTES:
-                s.dropped += due
-            else:
-                values = np.concatenate(parts, axis=1)
-                text = "".join(",".join(f"{v:.{LINE_MODE_DECIMALS}f}" for v in row) + "\r\n"
-                               for row in values)
-                self._send_bytes(text.encode())
-                s.produced += due
+            room = TX_BUFFER_BYTES - self._tx_backlog()
+            lines: list[bytes] = []
+            if room > 0:
+                for row in np.concatenate(parts, axis=1):
+                    line = (",".join(f"{v:.{LINE_MODE_DECIMALS}f}" for v in row)
+                            + "\r\n").encode()
+                    room -= len(line)
+                    if room < 0:
+                        break  # the rest would overflow the send buffer: discarded
+                    lines.append(line)
+            if lines:
+                self._send_bytes(b"".join(lines))
+            s.produced += len(lines)
+            s.dropped += due - len(lines)
         return max(0.0, (1 - (due if due < 0 else 0)) / s.rate_hz)
 
     def _telemetry(self) -> m.Telemetry:

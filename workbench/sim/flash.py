@@ -7,6 +7,12 @@ atomically (write a temporary file, then rename), so killing the process at
 any instant (a "power cut") leaves a table that never claims more bytes than
 the image holds. On start the active image is re-hashed; a corrupt one is
 marked invalid and the fallback slot takes over, as a bootloader would.
+
+A slot table that cannot be read, or that parses but holds values no table
+this module writes could hold (an unknown state, a size beyond the slot, an
+active slot that does not exist...), is moved aside to ``<name>.slots.json.bad``
+(nothing is deleted) and the board starts with all slots EMPTY, as
+docs/protocol.md section 7.4 promises; :attr:`Flash.load_notes` says so.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..protocol.messages import SlotState
 from ..errors import WorkbenchError
+from ..protocol.limits import U32_MAX
+from ..protocol.messages import SlotState
 
 
 class FlashError(WorkbenchError):
@@ -46,6 +54,61 @@ class SlotTableData:
     fallback: int | None = None
 
 
+class SlotTableError(WorkbenchError, ValueError):
+    """A slot table file that parses but holds values it cannot hold."""
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _int(value: object, what: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise SlotTableError(f"{what} is {value!r}, not an integer in {low}..{high}")
+    return value
+
+
+def parse_slot_table(raw: object, slot_count: int, slot_bytes: int) -> SlotTableData:
+    """Check a slot table read from JSON; raise :class:`SlotTableError` saying what is wrong."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("slots"), list):
+        raise SlotTableError("not an object with a list of slots")
+    if len(raw["slots"]) != slot_count:
+        raise SlotTableError(f"{len(raw['slots'])} slots, the board has {slot_count}")
+    unknown = set(raw) - {"slots", "active", "fallback"}
+    if unknown:
+        raise SlotTableError(f"unknown key(s) {', '.join(sorted(unknown))}")
+    slots = []
+    for i, s in enumerate(raw["slots"]):
+        where = f"slot {i}"
+        if not isinstance(s, dict) or set(s) != {"state", "size", "written", "sha256", "name",
+                                                  "arena_bytes"}:
+            raise SlotTableError(f"{where} is not an object with state, size, written, "
+                                 "sha256, name and arena_bytes")
+        if s["state"] not in SlotState.__members__:
+            raise SlotTableError(f"{where} has unknown state {s['state']!r}")
+        size = _int(s["size"], f"{where} size", 0, slot_bytes)
+        _int(s["written"], f"{where} written", 0, size)
+        _int(s["arena_bytes"], f"{where} arena_bytes", 0, U32_MAX)
+        if not isinstance(s["sha256"], str) or not (s["sha256"] == ""
+                                                    or _SHA256.fullmatch(s["sha256"])):
+            raise SlotTableError(f"{where} sha256 is not 64 lowercase hex digits")
+        if not isinstance(s["name"], str):
+            raise SlotTableError(f"{where} name is not text")
+        slots.append(Slot(**s))
+    roles = {}
+    for role, state in (("active", SlotState.ACTIVE), ("fallback", SlotState.FALLBACK)):
+        index = raw.get(role)
+        if index is not None:
+            _int(index, role, 0, slot_count - 1)
+            if slots[index].state != state.name:
+                raise SlotTableError(f"{role} slot {index} is {slots[index].state}, "
+                                     f"not {state.name}")
+        roles[role] = index
+        holders = [i for i, s in enumerate(slots) if s.state == state.name]
+        if holders != ([] if index is None else [index]):
+            raise SlotTableError(f"slot(s) {holders} are {state.name} but {role} is {index}")
+    return SlotTableData(slots, roles["active"], roles["fallback"])
+
+
 class Flash:
     """Model slots of one virtual board, persistent across restarts."""
 
@@ -58,6 +121,8 @@ class Flash:
         if not self.path.exists():
             with open(self.path, "wb") as f:
                 f.truncate(slot_count * slot_bytes)
+        self.load_notes: list[str] = []
+        """What happened to an unusable slot table at start (also reported by check_boot)."""
         self.table = self._load()
         self._fd = os.open(self.path, os.O_RDWR)
 
@@ -66,18 +131,28 @@ class Flash:
 
     # ------------------------------------------------------------------ table
     def _load(self) -> SlotTableData:
+        empty = SlotTableData([Slot() for _ in range(self.slot_count)])
         try:
-            raw = json.loads(self.meta_path.read_text())
-            slots = [Slot(**s) for s in raw["slots"]]
-            table = SlotTableData(slots, raw.get("active"), raw.get("fallback"))
-            if len(slots) != self.slot_count:
-                raise ValueError("slot count changed")
+            text = self.meta_path.read_bytes()
         except FileNotFoundError:
-            table = SlotTableData([Slot() for _ in range(self.slot_count)])
-        except (ValueError, KeyError, TypeError):
-            # A table we cannot read: erase it, as a bootloader would with a bad CRC.
-            table = SlotTableData([Slot() for _ in range(self.slot_count)])
-        return table
+            return empty
+        try:
+            return parse_slot_table(json.loads(text), self.slot_count, self.slot_bytes)
+        except ValueError as e:  # not JSON, not UTF-8, or values it cannot hold
+            # Start empty, as a bootloader would with a bad CRC, but keep the file.
+            bad = self._aside()
+            self.load_notes.append(f"slot table {self.meta_path.name} is unusable ({e}); "
+                                   f"moved it to {bad.name} and started with empty slots")
+            return empty
+
+    def _aside(self) -> Path:
+        bad = self.meta_path.with_name(self.meta_path.name + ".bad")
+        n = 1
+        while bad.exists():
+            bad = self.meta_path.with_name(f"{self.meta_path.name}.bad.{n}")
+            n += 1
+        os.replace(self.meta_path, bad)
+        return bad
 
     def save(self) -> None:
         tmp = self.meta_path.with_suffix(".tmp")
@@ -99,9 +174,10 @@ class Flash:
     def check_boot(self) -> list[str]:
         """Re-hash the active and fallback images; demote any that do not match.
 
-        Returns messages describing what was repaired (empty if all was well).
+        Returns messages describing what was repaired (empty if all was well),
+        starting with :attr:`load_notes` the first time.
         """
-        notes = []
+        notes, self.load_notes = list(self.load_notes), []
         for which in ("active", "fallback"):
             index = getattr(self.table, which)
             if index is None:

@@ -26,7 +26,8 @@ import tty
 from dataclasses import dataclass
 
 from ..boards import get_board, load_catalog
-from ..protocol import messages as m
+from ..errors import WorkbenchError
+from ..protocol import limits
 from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
 from .flash import Flash
 
@@ -87,6 +88,10 @@ class Pacer:
         return max(0.0, (min(n, self.burst) - self.tokens) / self.rate)
 
 
+class SimOptionError(WorkbenchError, ValueError):
+    """A start option of the virtual board is out of range (the message lists each)."""
+
+
 @dataclass
 class SimOptions:
     board: str = "nano33ble"
@@ -105,11 +110,29 @@ class SimOptions:
     exit_with_parent: bool = False
     """Stop when the process that started us dies (boards started for a sim:// URL)."""
 
+    def check(self) -> None:
+        """Raise :class:`SimOptionError` naming every option out of its range
+        (docs/protocol.md 5.21). Sensor, rate and scenario are checked against the
+        board by :class:`~workbench.sim.firmware.VirtualFirmware`."""
+        problems = [p for p in (
+            limits.baud_problem(self.baud),
+            limits.fault_rate_problem("--drop", self.drop_rate),
+            limits.fault_rate_problem("--flip", self.flip_rate),
+            limits.seed_problem(self.seed),
+            None if self.mode in ("framed", "line") else
+            f"mode {self.mode!r} is unknown; use framed or line",
+            None if self.replay in (None, "basicmotions") else
+            f"replay {self.replay!r} is unknown; use basicmotions",
+        ) if p]
+        if problems:
+            raise SimOptionError("; ".join(problems))
+
 
 class SimServer:
     """Runs one virtual board on a file descriptor (pty master or TCP socket)."""
 
     def __init__(self, opts: SimOptions) -> None:
+        opts.check()
         self.opts = opts
         self.board = get_board(opts.board)
         if self.board.kind != "mcu":
@@ -119,6 +142,8 @@ class SimServer:
         slots = self.board.model_slots
         self.flash = Flash(opts.flash or default_flash_path(self.board.id), slots.count,
                            slots.slot_bytes)
+        for note in self.flash.load_notes:  # also sent as LOG events after the next INFO
+            print(f"workbench sim: {note}", file=sys.stderr, flush=True)
         self.out = bytearray()
         self.rx_pacer = Pacer(opts.baud / 10.0)
         self.tx_pacer = Pacer(opts.baud / 10.0)

@@ -1,0 +1,129 @@
+"""Codes of the framed protocol: message types, error codes, capability bits,
+element types, slot states and modes (docs/protocol.md sections 4.1, 5 and 6).
+
+Every number a frame header or a payload carries as a code is named here once.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, IntFlag
+
+PROTOCOL_VERSION = 1
+RESPONSE_BIT = 0x80
+
+
+class Msg(IntEnum):
+    """Frame types. Requests are 0x01-0x3F, their responses ``type | 0x80``;
+    device events (``req_id`` 0) are 0x40-0x7F; ERROR answers any request."""
+
+    HELLO = 0x01
+    SENSORS = 0x02
+    STREAM_START = 0x03
+    STREAM_STOP = 0x04
+    INFER = 0x05
+    SET_INPUT = 0x06
+    GET_OUTPUT = 0x07
+    MODEL_BEGIN = 0x10
+    MODEL_CHUNK = 0x11
+    MODEL_END = 0x12
+    MODEL_COMMIT = 0x13
+    MODEL_ROLLBACK = 0x14
+    SLOT_STATUS = 0x15
+    PING = 0x20
+    RESET = 0x21
+    SET_MODE = 0x22
+    TELEMETRY_CONFIG = 0x23
+    SIM_SCENARIO = 0x30
+    SIM_FAULTS = 0x31
+    # device events
+    SAMPLES = 0x40
+    TELEMETRY = 0x41
+    LOG = 0x42
+    # responses that are not request | 0x80
+    ERROR = 0xFF
+
+
+def response_type(request: int) -> int:
+    return request | RESPONSE_BIT
+
+
+def is_event(ftype: int) -> bool:
+    return 0x40 <= ftype <= 0x7F
+
+
+class ErrorCode(IntEnum):
+    """Typed errors carried by an ERROR frame. The host maps each to an exception."""
+
+    MALFORMED = 1
+    UNKNOWN_TYPE = 2
+    BAD_ARGUMENT = 3
+    BUSY = 4
+    NOT_FOUND = 5
+    NO_MODEL = 6
+    MODEL_TOO_LARGE = 7
+    ARENA_TOO_SMALL = 8
+    UNSUPPORTED_OP = 9
+    MODEL_INVALID = 10
+    OUT_OF_ORDER = 11
+    VERIFY_FAILED = 12
+    NO_FALLBACK = 13
+    SLOT_ACTIVE = 14
+    INFER_FAILED = 15
+    NOT_SUPPORTED = 16
+    NO_TRANSFER = 17
+    INTERNAL = 18
+
+
+class Capability(IntFlag):
+    STREAM = 1 << 0
+    INFER = 1 << 1
+    MODEL_UPDATE = 1 << 2
+    TELEMETRY = 1 << 3
+    LINE_MODE = 1 << 4
+    SIMULATED = 1 << 5
+    """A virtual board: SIM_SCENARIO and SIM_FAULTS are available."""
+
+
+class DType(IntEnum):
+    """Element types of samples and tensors (codes shared by SAMPLES and INFER)."""
+
+    INT8 = 1
+    UINT8 = 2
+    INT16 = 3
+    UINT16 = 4
+    INT32 = 5
+    FLOAT32 = 6
+
+    @property
+    def numpy(self) -> str:
+        return {1: "<i1", 2: "<u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<f4"}[self.value]
+
+    @property
+    def size(self) -> int:
+        return {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4}[self.value]
+
+    @classmethod
+    def from_name(cls, name: str) -> DType:
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(f"unsupported element type {name!r}; use one of "
+                             + ", ".join(m.name.lower() for m in cls)) from None
+
+
+class SlotState(IntEnum):
+    EMPTY = 0
+    RECEIVING = 1
+    VERIFIED = 2
+    ACTIVE = 3
+    FALLBACK = 4
+    INVALID = 5
+
+
+class Mode(IntEnum):
+    FRAMED = 0
+    LINE = 1
+
+
+NO_SLOT = 0xFF
+ALL_SENSORS = 0xFF
