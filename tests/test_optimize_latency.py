@@ -25,6 +25,10 @@ from workbench.optimize.latency import (
     kernel_code_bytes,
 )
 
+# Most tests here use models converted with TensorFlow (module fixtures of about ten
+# seconds).
+pytestmark = pytest.mark.slow
+
 DOC = "docs/latency-model.md"
 ANCHOR_TOLERANCE = 0.30
 
