@@ -20,6 +20,7 @@ from workbench.data import Dataset, summarize, windows
 from workbench.link import open_device
 
 
+@pytest.mark.slow
 def test_three_gestures_captured_and_labelled(sim_url, tmp_path):
     ds = Dataset(tmp_path / "ds")
     with open_device(sim_url()) as dev:
@@ -59,6 +60,7 @@ def test_losses_are_counted_and_located(sim_url, tmp_path):
     assert all(0 < at <= meta.samples for at, _ in meta.gaps)
 
 
+@pytest.mark.slow
 def test_line_mode_sketch_capture(sim_url, tmp_path):
     ds = Dataset(tmp_path / "ds")
     with open_device(sim_url(mode="line", sensor="gyro")) as dev:
@@ -69,6 +71,7 @@ def test_line_mode_sketch_capture(sim_url, tmp_path):
     assert meta.samples == pytest.approx(2.0 * meta.rate_hz, abs=2)
 
 
+@pytest.mark.slow
 def test_killing_a_capture_loses_at_most_a_second(sim_url, tmp_path):
     root = tmp_path / "ds"
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "capture", sim_url(),

@@ -18,6 +18,7 @@ from workbench.boards import (
     load_catalog,
     match_usb,
 )
+from workbench.boards.catalog import KERNELS, RUNTIME_KERNELS, RUNTIMES
 
 REQUIRED = {
     "nano33ble", "pico", "esp32-devkitc", "esp-eye", "sparkfun-edge", "himax-we1",
@@ -53,6 +54,45 @@ def test_runtime_and_deploy_follow_kind(catalog, board_id):
     b = catalog[board_id]
     expected = {"mcu": ("tflite-micro", "serial"), "linux": ("litert", "ssh")}[b.kind]
     assert (b.runtime, b.deploy) == expected
+
+
+@pytest.mark.parametrize("board_id", sorted(REQUIRED))
+def test_kernels_are_named_from_one_vocabulary(catalog, board_id):
+    b = catalog[board_id]
+    assert b.runtime in RUNTIMES and b.kernels in KERNELS
+    assert b.kernels in RUNTIME_KERNELS[b.runtime]
+
+
+@pytest.mark.parametrize("board_id", sorted(REQUIRED))
+def test_hardware_figures_present_with_a_source(catalog, board_id):
+    b = catalog[board_id]
+    figures = [b.active_power]
+    if b.kind == "mcu":
+        figures += [b.weight_memory, b.code_density]
+    else:
+        assert b.weight_memory is None and b.code_density is None
+    for fig in figures:
+        assert fig is not None, board_id
+        assert fig.source.strip() and ". " not in fig.source  # one clause, quoted in `basis`
+        assert fig.assumed == fig.source.lower().startswith("assumed")
+    assert b.active_power.mw > 0 and b.active_power.clock_hz > 0
+    if b.kind == "mcu":
+        mem = b.weight_memory
+        assert mem.kind in ("flash", "xip", "sram")
+        if mem.kind == "flash":
+            assert mem.zero_wait_hz > 0 and mem.line_bytes > 0 and mem.miss_ns == 0
+        elif mem.kind == "xip":
+            assert mem.miss_ns > 0 and mem.line_bytes > 0 and mem.zero_wait_hz == 0
+        assert b.code_density.factor > 0
+
+
+def test_unverified_figures_say_assumed(catalog):
+    # Engineering guesses must not read like citations.
+    assert catalog["himax-we1"].active_power.assumed
+    assert catalog["coral-micro"].active_power.assumed
+    assert catalog["himax-we1"].weight_memory.assumed
+    assert not catalog["nucleo-l4r5zi"].active_power.assumed   # measured by MLPerf Tiny
+    assert not catalog["nucleo-l4r5zi"].weight_memory.assumed  # reference-manual table
 
 
 def test_nano33ble_matches_public_spec(catalog):
@@ -195,6 +235,26 @@ CASES = {
     "duplicate sensor": (lambda d: d["sensors"].append(dict(d["sensors"][0])),
                          "sensors[8].id", "duplicate"),
     "unknown field": (lambda d: d.update(flash_kb=1024), "flash_kb", "unknown"),
+    "unknown kernels": (lambda d: d.update(kernels="cmsis"), "kernels", "cmsis-nn"),
+    "kernels of another runtime": (lambda d: d.update(kernels="xnnpack"), "kernels",
+                                   "tflite-micro is not built with 'xnnpack'"),
+    "bad memory kind": (lambda d: d["weight_memory"].update(kind="rom"),
+                        "weight_memory.kind", "flash, xip, sram"),
+    "flash without wait states": (lambda d: d["weight_memory"].pop("zero_wait_hz"),
+                                  "weight_memory.zero_wait_hz", "missing"),
+    "field of another memory kind": (lambda d: d["weight_memory"].update(miss_ns=100.0),
+                                     "weight_memory.miss_ns", "not used with kind 'flash'"),
+    "memory without source": (lambda d: d["weight_memory"].pop("source"),
+                              "weight_memory.source", "missing"),
+    "empty power source": (lambda d: d["active_power"].update(source=" "),
+                           "active_power.source", "non-empty"),
+    "negative power": (lambda d: d["active_power"].update(mw=-1.0), "active_power.mw", "> 0"),
+    "power clock as text": (lambda d: d["active_power"].update(clock_hz="64 MHz"),
+                            "active_power.clock_hz", "integer"),
+    "zero code density": (lambda d: d["code_density"].update(factor=0),
+                          "code_density.factor", "> 0"),
+    "unknown density field": (lambda d: d["code_density"].update(isa="thumb"),
+                              "code_density.isa", "unknown"),
 }
 
 
@@ -212,6 +272,29 @@ def test_malformed_catalog_names_board_and_field(tmp_path, case):
     assert f"'{field}'" in message
     assert problem in message
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("field", ["weight_memory", "code_density"])
+def test_mcu_only_figures_rejected_on_linux_boards(tmp_path, field):
+    data = load_catalog()["rpi4"].to_dict()
+    data[field] = _nano()[field]
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"boards": [data]}))
+    with pytest.raises(CatalogError, match=rf"'rpi4'.*'{field}'.*only for kind mcu"):
+        load_catalog(path)
+
+
+def test_hardware_figures_and_kernels_are_optional(tmp_path):
+    data = _nano()
+    for name in ("kernels", "weight_memory", "active_power", "code_density"):
+        del data[name]
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"boards": [data]}))
+    board = load_catalog(path)["nano33ble"]
+    assert board.kernels == "reference"   # the runtime's default
+    assert board.weight_memory is board.active_power is board.code_density is None
+    assert "weight_memory" not in board.to_dict()
+    assert Board.from_dict(board.to_dict()) == board
 
 
 def test_duplicate_board_ids_rejected(tmp_path):

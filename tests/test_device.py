@@ -81,6 +81,7 @@ def test_stream_blocks_are_consecutive(url):
     assert s.stats.lost == 0 and s.stats.device_dropped == 0
 
 
+@pytest.mark.slow
 def test_scenario_changes_what_the_board_feels(sim_url, virtual):
     with open_device(sim_url()) as dev:
         idle = dev.record("accel", 2.0).values
@@ -186,6 +187,7 @@ def test_commit_and_rollback_switch_models(sim_url, sine_model, virtual):
             dev.upload_model(sine_model, slot=first.index)
 
 
+@pytest.mark.slow
 def test_power_cut_mid_update_resumes_and_keeps_the_old_model(sim_url, sine_model, virtual):
     url = sim_url()
     with open_device(url) as dev:
@@ -216,6 +218,7 @@ def test_disconnect_is_reported_as_connection_lost(sim_url, virtual):
                 dev.ping()
 
 
+@pytest.mark.slow
 def test_requests_survive_a_noisy_line(sim_url, virtual):
     # 1 bit in 1000 bytes flipped both ways: about one frame in eight is damaged
     with open_device(sim_url(baud=921600, flip=0.001, seed=3), baudrate=921600) as dev:
@@ -225,6 +228,7 @@ def test_requests_survive_a_noisy_line(sim_url, virtual):
         assert dev.stats.bad_frames_rx + dev.stats.retries > 0
 
 
+@pytest.mark.slow
 def test_upload_survives_a_noisy_line(sim_url, sine_model, virtual):
     with open_device(sim_url(baud=921600, flip=0.0005, seed=5), baudrate=921600) as dev:
         slot = dev.upload_model(sine_model)
@@ -233,6 +237,7 @@ def test_upload_survives_a_noisy_line(sim_url, sine_model, virtual):
             np.sin(0.5), abs=0.05)
 
 
+@pytest.mark.slow
 def test_loss_is_counted_exactly_under_dropped_bytes(sim_url, virtual):
     with open_device(sim_url(baud=921600, drop=0.0005, seed=7), baudrate=921600) as dev:
         with dev.stream("mic") as s:
@@ -249,6 +254,7 @@ def test_loss_is_counted_exactly_under_dropped_bytes(sim_url, virtual):
         assert dev.stats.bad_frames_rx > 0
 
 
+@pytest.mark.slow
 def test_device_drops_at_the_source_when_the_link_is_too_slow(sim_url, virtual):
     # 16 kHz int16 audio needs 32 kB/s; 115200 baud carries 11.5 kB/s
     with open_device(sim_url(baud=115200)) as dev:
@@ -289,6 +295,7 @@ def test_telemetry_and_reset(url, sine_model):
         assert info.active_slot == dev.slots().active != m.NO_SLOT
 
 
+@pytest.mark.slow
 def test_replayed_recordings_reach_the_host_unchanged(sim_url, virtual):
     """A virtual board replaying BasicMotions streams the real recording, resampled."""
     from workbench.sim.replay import load_basicmotions

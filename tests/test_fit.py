@@ -69,6 +69,7 @@ def test_train_records_what_it_trained_on(data, tmp_path):
     assert json.loads(record_path.read_text())["config"]["seed"] == 1
 
 
+@pytest.mark.slow
 def test_training_is_reproducible(data):
     runs = [train(lambda: small_model(data), data, TrainConfig(epochs=3, seed=7))
             for _ in range(2)]

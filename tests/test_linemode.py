@@ -85,6 +85,7 @@ def test_rate_estimator_sees_through_bursts():
     assert est.rate_hz == pytest.approx(rate, rel=0.02)
 
 
+@pytest.mark.slow
 def test_virtual_board_as_a_plain_sketch(sim_url):
     """A board printing CSV is recognised with mode='auto', rate detected, samples read."""
     with open_device(sim_url(mode="line", sensor="accel")) as dev:

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
@@ -34,6 +36,7 @@ def test_report_command_lists_every_board_and_writes_the_report(tmp_path, sine_m
     assert data["board"]["id"] == "pico" and data["proxy"]["macs"] > 0
 
 
+@pytest.mark.slow
 def test_report_command_json_and_errors(tmp_path, sine_model):
     model = tmp_path / "sine.tflite"
     model.write_bytes(sine_model)

@@ -9,7 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from workbench.boards.catalog import get_board, load_catalog
+from workbench.boards.catalog import (
+    KERNELS,
+    ActivePower,
+    CodeDensity,
+    WeightMemory,
+    get_board,
+    load_catalog,
+)
 from workbench.optimize.anchors import ANCHORS, ad_autoencoder_tflite, kws_dscnn_tflite
 from workbench.optimize.graph import analyze
 from workbench.optimize.latency import (
@@ -17,6 +24,10 @@ from workbench.optimize.latency import (
     estimate,
     kernel_code_bytes,
 )
+
+# Most tests here use models converted with TensorFlow (module fixtures of about ten
+# seconds).
+pytestmark = pytest.mark.slow
 
 DOC = "docs/latency-model.md"
 ANCHOR_TOLERANCE = 0.30
@@ -167,6 +178,44 @@ def test_linux_boards_are_much_faster_per_inference(anchor_graphs):
     m4 = estimate(g, get_board("nucleo-l4r5zi"))
     assert rpi.latency_ms < m4.latency_ms / 50
     assert "XNNPACK" in rpi.basis and "not calibrated" in rpi.basis
+
+
+def test_estimates_name_their_kernels_as_the_catalog_does(anchor_graphs):
+    g = anchor_graphs["ad_autoencoder_tflite"]
+    for board in load_catalog().values():
+        assert estimate(g, board).kernels in KERNELS
+
+
+def test_board_figures_come_from_the_board(anchor_graphs):
+    g = anchor_graphs["kws_dscnn_tflite"]
+    nucleo = get_board("nucleo-l4r5zi")
+    base = estimate(g, nucleo)
+    # The catalog's active power, scaled only by the clock: twice the power, twice the energy.
+    doubled = dataclasses.replace(nucleo, active_power=ActivePower(
+        2 * nucleo.active_power.mw, nucleo.active_power.clock_hz, "assumed: test"))
+    est = estimate(g, doubled)
+    assert est.latency_ms == base.latency_ms
+    assert est.energy_mj == pytest.approx(2 * base.energy_mj)
+    assert "assumed: test" in est.basis
+    # Weights in zero-wait SRAM instead of flash with 5 wait states: fewer cycles.
+    sram = dataclasses.replace(nucleo, weight_memory=WeightMemory("sram", "assumed: test"))
+    assert estimate(g, sram).cycles < base.cycles
+    # Code density scales the kernel code size.
+    ops = list(g.op_counts)
+    dense = dataclasses.replace(nucleo, code_density=CodeDensity(2.0, "assumed: test"))
+    assert kernel_code_bytes(ops, dense) == pytest.approx(2 * kernel_code_bytes(ops, nucleo),
+                                                          abs=1024)
+
+
+def test_board_without_figures_gets_core_defaults_marked_assumed(anchor_graphs):
+    g = anchor_graphs["ad_autoencoder_tflite"]
+    bare = dataclasses.replace(get_board("nano33ble"), id="my-board", weight_memory=None,
+                               active_power=None, code_density=None)
+    est = estimate(g, bare)
+    assert math.isfinite(est.latency_ms) and est.latency_ms > 0 and est.energy_mj > 0
+    assert "assumed" in est.basis
+    assert kernel_code_bytes(["CONV_2D"], bare) == kernel_code_bytes(
+        ["CONV_2D"], get_board("nano33ble"))   # Cortex-M4F: Thumb-2 either way
 
 
 def test_zero_clock_is_rejected(anchor_graphs):

@@ -349,6 +349,7 @@ def measured():
     return out
 
 
+@pytest.mark.slow
 def test_a_measured_model_gets_estimates_and_follows_the_board(measured):
     import dataclasses
 

@@ -20,6 +20,10 @@ from workbench.train import cluster as cluster_mod
 from workbench.train import distill, prune as prune_mod, qat
 from workbench.train._tf import keras, tf
 
+# Every test here converts or trains models with TensorFlow (module fixtures of
+# several seconds each).
+pytestmark = pytest.mark.slow
+
 CHANCE = 0.25
 SEED = 7
 TIMINGS: dict[str, float] = {}
@@ -381,6 +385,16 @@ def test_cluster_bad_arguments(data, teacher, kwargs, match):
         cluster_mod.cluster(teacher, Xtr, ytr, **kwargs)
 
 
-def test_report_measurements():
-    """Not a check: prints what the module measured (run with -s to see it)."""
+def test_measurements_are_recorded_well_formed(teacher, distilled):
+    """What this module measured is recorded well formed (the teacher's and the student's
+    training times, every accuracy and agreement a fraction), and printed for the record
+    (run with -s to see it). The fixtures make sure there is something to check when this
+    test runs alone; the other tests add their figures when they run first."""
+    assert {"teacher_fit_s", "teacher_acc", "distill_fit_s"} <= set(TIMINGS)
+    for key, value in TIMINGS.items():
+        if key.endswith("_s"):
+            assert np.isfinite(value) and value > 0, (key, value)
+        elif key.endswith(("_acc", "_agreement")):
+            assert 0.0 <= value <= 1.0, (key, value)
+    assert TIMINGS["teacher_acc"] > CHANCE
     print("\nmeasured:", {k: v for k, v in TIMINGS.items()})

@@ -25,6 +25,7 @@ def run_block(marker: str, tmp_path: Path, extra: str = "", timeout: float = 180
     return res.stdout
 
 
+@pytest.mark.slow
 def test_readme_script_streams_and_infers(tmp_path):
     out = run_block("readme-script", tmp_path, timeout=120)
     assert "Arduino Nano 33 BLE Sense" in out
@@ -33,6 +34,7 @@ def test_readme_script_streams_and_infers(tmp_path):
     assert abs(sin1 - 0.841) < 0.05
 
 
+@pytest.mark.slow
 def test_readme_capture_script_builds_a_dataset(tmp_path):
     out = run_block("readme-capture", tmp_path,
                     "\nprint('windows', w.X.shape, 'test', len(split.test))\n")
@@ -41,6 +43,7 @@ def test_readme_capture_script_builds_a_dataset(tmp_path):
     assert (tmp_path / "gestures" / "dataset.json").exists()
 
 
+@pytest.mark.slow
 def test_readme_training_script_reaches_good_int8_accuracy(tmp_path):
     import importlib.util
 

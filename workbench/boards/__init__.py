@@ -4,14 +4,19 @@ Light to import: PyYAML and the standard library only.
 """
 
 from workbench.boards.catalog import (
+    KERNELS,
+    RUNTIMES,
+    ActivePower,
     Board,
     CatalogError,
+    CodeDensity,
     Flashing,
     ModelSlots,
     Sensor,
     UnknownBoardError,
     UnknownSensorError,
     UsbId,
+    WeightMemory,
     get_board,
     load_catalog,
     match_usb,
@@ -19,14 +24,19 @@ from workbench.boards.catalog import (
 )
 
 __all__ = [
+    "KERNELS",
+    "RUNTIMES",
+    "ActivePower",
     "Board",
     "CatalogError",
+    "CodeDensity",
     "Flashing",
     "ModelSlots",
     "Sensor",
     "UnknownBoardError",
     "UnknownSensorError",
     "UsbId",
+    "WeightMemory",
     "get_board",
     "load_catalog",
     "match_usb",

@@ -25,14 +25,19 @@ import yaml
 from ..errors import WorkbenchError
 
 __all__ = [
+    "ActivePower",
     "Board",
     "CatalogError",
+    "CodeDensity",
     "Flashing",
+    "KERNELS",
     "ModelSlots",
+    "RUNTIMES",
     "Sensor",
     "UnknownBoardError",
     "UnknownSensorError",
     "UsbId",
+    "WeightMemory",
     "get_board",
     "load_catalog",
     "match_usb",
@@ -40,7 +45,20 @@ __all__ = [
 ]
 
 KINDS = ("mcu", "linux")
+#: Inference runtimes, by the one name the catalog, the cost model and the docs use:
+#: TensorFlow Lite Micro on microcontrollers, LiteRT (formerly TensorFlow Lite) on Linux.
 RUNTIMES = ("tflite-micro", "litert")
+#: Kernel libraries a runtime is built with, by one name each: the portable
+#: ``reference`` kernels, Arm's ``cmsis-nn``, Espressif's ``esp-nn``, Synopsys'
+#: ``embarc-mli`` (all for tflite-micro) and LiteRT's ``xnnpack`` delegate.
+KERNELS = ("reference", "cmsis-nn", "esp-nn", "embarc-mli", "xnnpack")
+#: Which kernel libraries each runtime can be built with; the first is the default.
+RUNTIME_KERNELS = {
+    "tflite-micro": ("reference", "cmsis-nn", "esp-nn", "embarc-mli"),
+    "litert": ("xnnpack", "reference"),
+}
+#: Where a board's model weights are read from (see :class:`WeightMemory`).
+WEIGHT_MEMORY_KINDS = ("flash", "xip", "sram")
 DEPLOYS = ("serial", "ssh")
 USB_ROLES = ("application", "bootloader", "debug-probe", "usb-uart")
 DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32")
@@ -150,9 +168,106 @@ class Flashing:
         return {"tool": self.tool, "note": self.note}
 
 
+def _is_assumed(source: str) -> bool:
+    return source.strip().lower().startswith("assumed")
+
+
+@dataclass(frozen=True)
+class WeightMemory:
+    """Where a model's weights are read from during inference, and what a read costs.
+
+    The latency model (``docs/latency-model.md``) charges each weight byte fetched
+    ``stall cycles per byte`` on top of the kernel's own cycles:
+
+    * ``kind="flash"``: on-chip flash with wait states. ``zero_wait_hz`` (Hz) is the
+      highest clock with no wait state; each further step of ``zero_wait_hz`` adds one,
+      so at clock *f* a read of ``line_bytes`` bytes stalls ``ceil(f / zero_wait_hz) - 1``
+      cycles.
+    * ``kind="xip"``: external flash or SDRAM behind a cache; a miss costs ``miss_ns``
+      (nanoseconds) per ``line_bytes`` line.
+    * ``kind="sram"``: zero-wait memory (weights copied to SRAM); no stall.
+
+    ``cache_bytes``: a data cache in front of the weights (0 if none); a filter that
+    fits is fetched once per op, a larger one once per use. ``source`` cites where the
+    figures come from, or starts with ``"assumed"``.
+    """
+
+    kind: str
+    source: str
+    line_bytes: int = 8
+    zero_wait_hz: int = 0
+    miss_ns: float = 0.0
+    cache_bytes: int = 0
+
+    @property
+    def assumed(self) -> bool:
+        """True when ``source`` says the figures are assumptions, not citations."""
+        return _is_assumed(self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "sram":
+            return {"kind": self.kind, "source": self.source}
+        out: dict[str, Any] = {"kind": self.kind, "line_bytes": self.line_bytes}
+        if self.kind == "flash":
+            out["zero_wait_hz"] = self.zero_wait_hz
+        else:
+            out["miss_ns"] = self.miss_ns
+        out["cache_bytes"] = self.cache_bytes
+        out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class ActivePower:
+    """Typical power (mW) of the board's chip while computing, at ``clock_hz`` (Hz).
+
+    The latency model turns latency into energy with it and scales it to other clocks.
+    ``source`` cites where the figure comes from, or starts with ``"assumed"``.
+    """
+
+    mw: float
+    clock_hz: int
+    source: str
+
+    @property
+    def assumed(self) -> bool:
+        """True when ``source`` says the figure is an assumption, not a citation."""
+        return _is_assumed(self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mw": self.mw, "clock_hz": self.clock_hz, "source": self.source}
+
+
+@dataclass(frozen=True)
+class CodeDensity:
+    """Size of the core's machine code relative to Thumb-2 (1.0) for the same C source.
+
+    The kernel code-size estimate multiplies its Thumb-2 figures by ``factor``.
+    ``source`` cites where the factor comes from, or starts with ``"assumed"``.
+    """
+
+    factor: float
+    source: str
+
+    @property
+    def assumed(self) -> bool:
+        """True when ``source`` says the factor is an assumption, not a citation."""
+        return _is_assumed(self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "source": self.source}
+
+
 @dataclass(frozen=True)
 class Board:
-    """One catalog entry. Sizes are bytes, clocks are Hz."""
+    """One catalog entry. Sizes are bytes, clocks are Hz.
+
+    ``kernels`` is the kernel library the board's build of ``runtime`` uses (one of
+    :data:`KERNELS`; the runtime's default when the catalog does not say). The
+    optional hardware figures the latency model reads (``weight_memory``,
+    ``active_power``, ``code_density``) are None when the catalog does not give them;
+    the model then falls back to per-core defaults and says so.
+    """
 
     id: str
     name: str
@@ -173,6 +288,15 @@ class Board:
     model_slots: ModelSlots
     notes: str = ""
     dsp: str = ""
+    kernels: str = ""
+    weight_memory: WeightMemory | None = None
+    active_power: ActivePower | None = None
+    code_density: CodeDensity | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kernels:
+            default = RUNTIME_KERNELS.get(self.runtime, ("reference",))[0]
+            object.__setattr__(self, "kernels", default)
 
     def sensor(self, sensor_id: str) -> Sensor:
         """The sensor with this id; ``UnknownSensorError`` (a KeyError) if none."""
@@ -196,8 +320,10 @@ class Board:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict in the catalog's schema (see ``from_dict``)."""
-        return {
+        """A JSON-serialisable dict in the catalog's schema (see ``from_dict``).
+
+        The optional hardware figures appear only when the board has them."""
+        out = {
             "id": self.id,
             "name": self.name,
             "vendor": self.vendor,
@@ -214,10 +340,16 @@ class Board:
             "usb": [u.to_dict() for u in self.usb],
             "flashing": self.flashing.to_dict(),
             "runtime": self.runtime,
+            "kernels": self.kernels,
             "deploy": self.deploy,
             "model_slots": self.model_slots.to_dict(),
             "notes": self.notes,
         }
+        for name in ("weight_memory", "active_power", "code_density"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Board:
@@ -313,9 +445,18 @@ _SENSOR_FIELDS = ("id", "kind", "part", "channels", "units", "rate_hz", "rates_h
 _USB_FIELDS = ("vid", "pid", "role")
 _SLOT_FIELDS = ("count", "slot_bytes", "arena_bytes", "firmware_flash_bytes",
                 "firmware_ram_bytes")
+_MEMORY_FIELDS = {
+    "flash": ("kind", "line_bytes", "zero_wait_hz", "cache_bytes", "source"),
+    "xip": ("kind", "line_bytes", "miss_ns", "cache_bytes", "source"),
+    "sram": ("kind", "source"),
+}
+_POWER_FIELDS = ("mw", "clock_hz", "source")
+_DENSITY_FIELDS = ("factor", "source")
+_MCU_ONLY = ("weight_memory", "code_density")
 _BOARD_FIELDS = ("id", "name", "vendor", "kind", "mcu", "core", "core_count", "clock_hz",
                  "flash_bytes", "ram_bytes", "fpu", "dsp", "sensors", "usb", "flashing",
-                 "runtime", "deploy", "model_slots", "notes")
+                 "runtime", "kernels", "deploy", "model_slots", "weight_memory",
+                 "active_power", "code_density", "notes")
 
 
 def _parse_sensor(data: Any, where: str, field: str) -> Sensor:
@@ -353,6 +494,37 @@ def _parse_usb(data: Any, where: str, field: str) -> UsbId:
     return UsbId(vid=ids[0], pid=ids[1], role=f.text("role", USB_ROLES))
 
 
+def _parse_weight_memory(data: Any, where: str) -> WeightMemory:
+    every = tuple(dict.fromkeys(n for names in _MEMORY_FIELDS.values() for n in names))
+    f = _Fields(data, where, "weight_memory", every)
+    kind = f.text("kind", WEIGHT_MEMORY_KINDS)
+    for name in every:
+        if name in data and name not in _MEMORY_FIELDS[kind]:
+            raise f.fail(name, f"not used with kind {kind!r} (it takes "
+                         f"{', '.join(_MEMORY_FIELDS[kind][1:])}); remove it")
+    source = f.text("source")
+    if kind == "sram":
+        return WeightMemory(kind=kind, source=source)
+    line = f.integer("line_bytes", 1)
+    cache = f.get("cache_bytes", lambda v: _is_int(v) and v >= 0, "an integer >= 0", 0)
+    if kind == "flash":
+        return WeightMemory(kind=kind, source=source, line_bytes=line,
+                            zero_wait_hz=f.integer("zero_wait_hz", 1), cache_bytes=cache)
+    return WeightMemory(kind=kind, source=source, line_bytes=line,
+                        miss_ns=f.number("miss_ns"), cache_bytes=cache)
+
+
+def _parse_active_power(data: Any, where: str) -> ActivePower:
+    f = _Fields(data, where, "active_power", _POWER_FIELDS)
+    return ActivePower(mw=f.number("mw"), clock_hz=f.integer("clock_hz", 1),
+                       source=f.text("source"))
+
+
+def _parse_code_density(data: Any, where: str) -> CodeDensity:
+    f = _Fields(data, where, "code_density", _DENSITY_FIELDS)
+    return CodeDensity(factor=f.number("factor"), source=f.text("source"))
+
+
 def _parse_board(data: Any, source: str, index: int) -> Board:
     bid = data.get("id") if isinstance(data, Mapping) else None
     where = f"{source}: board {bid!r}" if isinstance(bid, str) else f"{source}: board #{index}"
@@ -381,11 +553,28 @@ def _parse_board(data: Any, source: str, index: int) -> Board:
         firmware_flash_bytes=ms.integer("firmware_flash_bytes"),
         firmware_ram_bytes=ms.integer("firmware_ram_bytes"),
     )
+    kind = f.text("kind", KINDS)
+    runtime = f.text("runtime", RUNTIMES)
+    kernels = f.text("kernels", KERNELS, default=RUNTIME_KERNELS[runtime][0])
+    if kernels not in RUNTIME_KERNELS[runtime]:
+        raise f.fail("kernels", f"{runtime} is not built with {kernels!r}; expected one of "
+                     f"{', '.join(RUNTIME_KERNELS[runtime])}")
+    if kind != "mcu":
+        for name in _MCU_ONLY:
+            if name in data:
+                raise f.fail(name, f"only for kind mcu (the latency model of {kind} "
+                             "boards does not use it); remove it")
+    figures: dict[str, Any] = {}
+    for name, parse in (("weight_memory", _parse_weight_memory),
+                        ("active_power", _parse_active_power),
+                        ("code_density", _parse_code_density)):
+        if name in data:
+            figures[name] = parse(data[name], where)
     board = Board(
         id=bid,
         name=f.text("name"),
         vendor=f.text("vendor"),
-        kind=f.text("kind", KINDS),
+        kind=kind,
         mcu=f.text("mcu"),
         core=f.text("core"),
         core_count=f.integer("core_count", 1),
@@ -396,11 +585,13 @@ def _parse_board(data: Any, source: str, index: int) -> Board:
         sensors=sensors,
         usb=usb,
         flashing=flashing,
-        runtime=f.text("runtime", RUNTIMES),
+        runtime=runtime,
         deploy=f.text("deploy", DEPLOYS),
         model_slots=slots,
         notes=f.text("notes", default=""),
         dsp=f.text("dsp", default=""),
+        kernels=kernels,
+        **figures,
     )
     flash_used = slots.firmware_flash_bytes + slots.count * slots.slot_bytes
     if flash_used > board.flash_bytes:

@@ -23,6 +23,14 @@ with the Cortex-M4 costs as the base, scaled per core family (integer and float
 separately; float on a core without an FPU is soft-float). Linux boards (Cortex-A,
 LiteRT with XNNPACK, one thread) use their own per-MAC and per-op costs.
 
+Where the figures live: the per-core and per-op constants are in this module; the
+per-board hardware figures (``weight_memory``: flash wait states or cache-miss cost;
+``active_power``; ``code_density``) are fields of the board's entry in
+``workbench/boards/catalog.yaml``, each with its source or marked "assumed", read
+here from the :class:`~workbench.boards.catalog.Board`. A board without them gets
+the per-core defaults below (:data:`DEFAULT_WEIGHT_MEMORY`, :data:`CORE_MW_PER_MHZ`,
+:data:`CORE_CODE_DENSITY`).
+
 Usage::
 
     from workbench.boards.catalog import get_board
@@ -40,6 +48,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+from ..boards.catalog import Board, WeightMemory
 from .graph import Graph, OpStats
 
 __all__ = [
@@ -47,9 +56,12 @@ __all__ = [
     "LatencyEstimate",
     "estimate",
     "kernel_code_bytes",
+    "stall_per_byte",
     "M4_REFERENCE_CYCLES",
     "CORE_FACTORS",
-    "BOARD_POWER",
+    "CORE_MW_PER_MHZ",
+    "CORE_CODE_DENSITY",
+    "DEFAULT_WEIGHT_MEMORY",
 ]
 
 DOC = "docs/latency-model.md"
@@ -125,95 +137,32 @@ UNKNOWN_CORE = CoreFactors(1.5, 1.5, 2.0, 2.0, "unknown core: 1.5x the Cortex-M4
 SOFT_FLOAT = (18.0, 12.0)
 
 
-@dataclass(frozen=True)
-class MemorySpec:
-    """Where the weights are read from and what that costs beyond the kernel's cycles.
-
-    ``kind``: ``"flash"`` (on-chip flash with wait states: ``ceil(clock / zero_wait_hz)
-    - 1`` stall cycles per ``line_bytes`` read), ``"xip"`` (external flash or SDRAM
-    behind a cache: ``miss_ns`` per ``line_bytes`` line), or ``"none"`` (weights in
-    zero-wait memory). Weights that fit in ``cache_bytes`` are fetched once per op;
-    larger ones once per use (each MAC of a conv re-reads its weight).
-    """
-
-    kind: str
-    line_bytes: int = 8
-    zero_wait_hz: float = 0.0
-    miss_ns: float = 0.0
-    cache_bytes: int = 0
-    note: str = ""
-
-    def stall_per_byte(self, clock_hz: float) -> float:
-        if self.kind == "flash" and self.zero_wait_hz > 0:
-            wait = max(0, math.ceil(clock_hz / self.zero_wait_hz - 1e-9) - 1)
-            return wait / self.line_bytes
-        if self.kind == "xip":
-            return self.miss_ns * 1e-9 * clock_hz / self.line_bytes
-        return 0.0
+#: Weight memory for a board whose catalog entry gives no ``weight_memory``.
+DEFAULT_WEIGHT_MEMORY = WeightMemory("flash", line_bytes=8, zero_wait_hz=30_000_000,
+                                     source="assumed: generic on-chip flash, one wait state "
+                                            "per 30 MHz")
 
 
-#: Weight memory per catalog board (assumptions marked in the docs).
-BOARD_MEMORY: dict[str, MemorySpec] = {
-    "nucleo-l4r5zi": MemorySpec("flash", line_bytes=8, zero_wait_hz=20e6,
-                                note="STM32L4+ flash, 5 wait states at 120 MHz (range 1 boost)"),
-    "nano33ble": MemorySpec("flash", line_bytes=4, zero_wait_hz=32e6,
-                            note="nRF52840 flash, assumed 1 wait state at 64 MHz"),
-    "sparkfun-edge": MemorySpec("flash", line_bytes=16, zero_wait_hz=24e6, cache_bytes=16384,
-                                note="Apollo3 flash behind its 16 KiB cache (assumed)"),
-    "nrf5340dk": MemorySpec("flash", line_bytes=16, zero_wait_hz=64e6,
-                            note="nRF5340 flash, assumed 1 wait state at 128 MHz"),
-    "pico": MemorySpec("xip", line_bytes=8, miss_ns=450.0, cache_bytes=16384,
-                       note="RP2040 QSPI flash through the 16 KiB XIP cache "
-                            "(~28 SCK cycles at clk_sys/2 per 8-byte line)"),
-    "esp32-devkitc": MemorySpec("xip", line_bytes=32, miss_ns=1050.0, cache_bytes=16384,
-                                note="ESP32 SPI flash (QIO 80 MHz) through the flash cache"),
-    "esp-eye": MemorySpec("xip", line_bytes=32, miss_ns=1050.0, cache_bytes=16384,
-                          note="ESP32 SPI flash (QIO 80 MHz) through the flash cache"),
-    "coral-micro": MemorySpec("xip", line_bytes=32, miss_ns=120.0, cache_bytes=32768,
-                              note="model in SDRAM behind the M7's 32 KiB data cache"),
-    "himax-we1": MemorySpec("none", note="model assumed copied to on-chip SRAM"),
-}
-_DEFAULT_MCU_MEMORY = MemorySpec("flash", line_bytes=8, zero_wait_hz=30e6,
-                                 note="generic on-chip flash (assumed)")
+def stall_per_byte(memory: WeightMemory, clock_hz: float) -> float:
+    """Stall cycles per weight byte read from ``memory`` at ``clock_hz`` (see
+    :class:`~workbench.boards.catalog.WeightMemory` for the three kinds)."""
+    if memory.kind == "flash" and memory.zero_wait_hz > 0:
+        wait = max(0, math.ceil(clock_hz / memory.zero_wait_hz - 1e-9) - 1)
+        return wait / memory.line_bytes
+    if memory.kind == "xip":
+        return memory.miss_ns * 1e-9 * clock_hz / memory.line_bytes
+    return 0.0
 
 
-@dataclass(frozen=True)
-class PowerSpec:
-    """Typical active power while computing, at ``clock_hz``; ``source`` cites it."""
-
-    mw: float
-    clock_hz: float
-    source: str
-
-
-#: Typical active power per catalog board (citations in the docs). Scaled to other
-#: clocks as ``mw * (STATIC_SHARE + (1 - STATIC_SHARE) * clock / clock_hz)``.
-BOARD_POWER: dict[str, PowerSpec] = {
-    "nucleo-l4r5zi": PowerSpec(40.5, 120e6, "measured in the MLPerf Tiny v0.5 reference "
-                                            "energy runs, 40.1-40.8 mW at 1.8 V"),
-    "nano33ble": PowerSpec(10.0, 64e6, "nRF52840 datasheet, about 3.3 mA at 64 MHz and 3 V "
-                                       "with DC/DC"),
-    "pico": PowerSpec(66.0, 133e6, "RP2040 datasheet typical use, about 20 mA at 3.3 V"),
-    "esp32-devkitc": PowerSpec(165.0, 240e6, "ESP32 datasheet modem-sleep at 240 MHz, "
-                                             "midpoint of 30-68 mA at 3.3 V"),
-    "esp-eye": PowerSpec(165.0, 240e6, "ESP32 datasheet modem-sleep at 240 MHz, chip only"),
-    "sparkfun-edge": PowerSpec(1.0, 48e6, "Apollo3 Blue datasheet, 6 uA/MHz at 3.3 V"),
-    "himax-we1": PowerSpec(40.0, 400e6, "an engineering guess, no published figure found"),
-    "coral-micro": PowerSpec(300.0, 1e9, "an engineering guess for the i.MX RT1176 at 1 GHz "
-                                         "with SDRAM"),
-    "nrf5340dk": PowerSpec(21.0, 128e6, "nRF5340 datasheet, about 7 mA for the application "
-                                        "core at 128 MHz and 3 V"),
-    "rpi4": PowerSpec(3400.0, 1.5e9, "whole board with one core busy, from published "
-                                     "measurements"),
-    "jetson-nano": PowerSpec(2500.0, 1.43e9, "whole board with one CPU core busy in 5 W mode, "
-                                             "an engineering estimate"),
-}
-#: Share of the active power that does not scale with the clock.
+#: Share of the active power that does not scale with the clock: a board's
+#: ``active_power`` (catalog) at its ``clock_hz`` is scaled to another clock as
+#: ``mw * (STATIC_SHARE + (1 - STATIC_SHARE) * clock / clock_hz)``.
 STATIC_SHARE = 0.2
-#: Fallback power density (mW per MHz) by core, for boards without an entry.
-_CORE_MW_PER_MHZ = {"Cortex-M0+": 0.5, "Cortex-M4F": 0.3, "Cortex-M4": 0.3,
-                    "Cortex-M33": 0.17, "Cortex-M7": 0.3, "Xtensa LX6": 0.7,
-                    "ARC EM9D": 0.1, "Cortex-A72": 2.3, "Cortex-A57": 1.8}
+#: Fallback power density (mW per MHz) by core, for a board whose catalog entry gives
+#: no ``active_power``.
+CORE_MW_PER_MHZ = {"Cortex-M0+": 0.5, "Cortex-M4F": 0.3, "Cortex-M4": 0.3,
+                   "Cortex-M33": 0.17, "Cortex-M7": 0.3, "Xtensa LX6": 0.7,
+                   "ARC EM9D": 0.1, "Cortex-A72": 2.3, "Cortex-A57": 1.8}
 
 
 @dataclass(frozen=True)
@@ -281,9 +230,11 @@ class OpEstimate:
 class LatencyEstimate:
     """The cost model's estimate for one model on one board.
 
-    ``kernels`` is the kernel family assumed (``"reference"``: TFLite Micro's
-    portable reference kernels; ``"xnnpack"``: LiteRT's default CPU delegate on
-    Linux boards). ``power_mw`` is the typical active power used for
+    ``kernels`` is the kernel library the cost model follows, named as in the
+    catalog (:data:`workbench.boards.catalog.KERNELS`): ``"reference"``, the
+    portable reference kernels of ``tflite-micro``, on microcontrollers (whatever
+    library the board's own build uses, its ``Board.kernels``); ``"xnnpack"``,
+    LiteRT's default CPU delegate, on Linux boards. ``power_mw`` is the typical active power used for
     ``energy_mj = latency_ms * power_mw / 1000``. ``basis`` is one sentence saying
     what the numbers rest on.
     """
@@ -358,10 +309,10 @@ def _window(op: OpStats) -> int:
     return _out_elems(op) * fh * fw
 
 
-def _fetch_bytes(op: OpStats, mem: MemorySpec) -> float:
+def _fetch_bytes(op: OpStats, mem: WeightMemory) -> float:
     """Weight bytes read from weight memory by one op."""
     w = _weight(op)
-    if w is None or op.macs == 0 or mem.kind == "none":
+    if w is None or op.macs == 0 or mem.kind == "sram":
         return 0.0
     elem_bytes = w.nbytes / max(w.size, 1)
     if w.nbytes <= mem.cache_bytes:
@@ -369,7 +320,7 @@ def _fetch_bytes(op: OpStats, mem: MemorySpec) -> float:
     return float(max(w.nbytes, op.macs * elem_bytes))
 
 
-def _mcu_op_cycles(op: OpStats, f: CoreFactors, mem: MemorySpec, clock_hz: float,
+def _mcu_op_cycles(op: OpStats, f: CoreFactors, mem: WeightMemory, clock_hz: float,
                    soft_float: bool) -> float:
     fam = _family(op)
     c = M4_REFERENCE_CYCLES
@@ -389,7 +340,7 @@ def _mcu_op_cycles(op: OpStats, f: CoreFactors, mem: MemorySpec, clock_hz: float
         cycles += _out_elems(op) * unit("out_mac") * other_k
         if name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM"):
             cycles += _out_elems(op) * 4 * unit("transcend") * other_k  # gate activations
-        cycles += _fetch_bytes(op, mem) * mem.stall_per_byte(clock_hz)
+        cycles += _fetch_bytes(op, mem) * stall_per_byte(mem, clock_hz)
     elif name in _POOL:
         cycles += _window(op) * unit("pool_in") * other_k
         cycles += _out_elems(op) * unit("pool_out") * other_k
@@ -449,11 +400,12 @@ def _linux_op_cycles(op: OpStats, lc: LinuxCosts) -> float:
     return cycles
 
 
-def _power_mw(board) -> tuple[float, str]:
-    spec = BOARD_POWER.get(board.id)
+def _power_mw(board: Board) -> tuple[float, str]:
+    spec = board.active_power
     if spec is None:
-        per_mhz = _CORE_MW_PER_MHZ.get(board.core, 0.3)
-        return per_mhz * board.clock_hz / 1e6, f"{per_mhz} mW/MHz typical for a {board.core}"
+        per_mhz = CORE_MW_PER_MHZ.get(board.core, 0.3)
+        return (per_mhz * board.clock_hz / 1e6,
+                f"assumed {per_mhz} mW/MHz typical for a {board.core}")
     scale = STATIC_SHARE + (1 - STATIC_SHARE) * board.clock_hz / spec.clock_hz
     return spec.mw * scale, spec.source
 
@@ -462,15 +414,16 @@ def _fmt_mhz(hz: float) -> str:
     return f"{hz / 1e9:g} GHz" if hz >= 1e9 else f"{hz / 1e6:g} MHz"
 
 
-def estimate(graph: Graph, board) -> LatencyEstimate:
+def estimate(graph: Graph, board: Board) -> LatencyEstimate:
     """Estimate one inference of ``graph`` on ``board``: cycles, latency, energy.
 
     Args:
         graph: from :func:`workbench.optimize.graph.analyze`.
         board: a :class:`workbench.boards.catalog.Board` (``kind`` ``"mcu"`` or
-            ``"linux"``). Its ``id`` selects the weight-memory and power figures
-            (a board not in the tables gets per-core defaults), its ``core`` the
-            cost factors, its ``clock_hz`` the clock, its ``fpu`` hard or soft float.
+            ``"linux"``). Its ``weight_memory`` and ``active_power`` give the stall
+            and power figures (per-core defaults when the catalog gives none), its
+            ``core`` the cost factors, its ``clock_hz`` the clock, its ``fpu`` hard or
+            soft float.
 
     Returns:
         A frozen :class:`LatencyEstimate` whose ``basis`` names the assumptions.
@@ -492,7 +445,7 @@ def estimate(graph: Graph, board) -> LatencyEstimate:
         kernels = "xnnpack"
     else:
         factors = CORE_FACTORS.get(board.core, UNKNOWN_CORE)
-        mem = BOARD_MEMORY.get(board.id, _DEFAULT_MCU_MEMORY)
+        mem = board.weight_memory or DEFAULT_WEIGHT_MEMORY
         soft_float = not board.fpu
         for op in graph.ops:
             per_op.append(OpEstimate(op.index, op.op, op.macs,
@@ -515,8 +468,8 @@ def estimate(graph: Graph, board) -> LatencyEstimate:
         scaled = "" if board.core == "Cortex-M4F" else f", scaled to the {board.core}"
         caveat = f"; {factors.caveat}" if factors.caveat else ""
         basis = (f"TFLite Micro reference kernels on one {where}{core_note}: Cortex-M4 cycles "
-                 f"per MAC, kernel tap and output (per-MAC cost set on two MLPerf Tiny "
-                 f"reference results){scaled}, plus weight-memory stalls; {power}{caveat}; "
+                 f"per MAC, kernel tap and output (per-MAC cost calibrated on two MLPerf "
+                 f"Tiny v0.5 results){scaled}, plus weight-memory stalls; {power}{caveat}; "
                  f"see {DOC}")
     return LatencyEstimate(
         board_id=board.id,
@@ -561,8 +514,9 @@ QUANT_HELPERS_BYTES = 3 * 1024
 #: Soft-float library (libgcc/ROM helpers plus libm) linked on a board without an FPU
 #: (the reference kernels carry their float paths whatever the model's type).
 SOFT_FLOAT_LIB_BYTES = 8 * 1024
-#: Code-density factor of each core's instruction set relative to Thumb-2.
-CODE_DENSITY = {"Cortex-M0+": 1.2, "Xtensa LX6": 1.35, "ARC EM9D": 1.1}
+#: Code-density factor relative to Thumb-2 by core, for a board whose catalog entry
+#: gives no ``code_density`` (the catalog's boards all give theirs).
+CORE_CODE_DENSITY = {"Cortex-M0+": 1.2, "Xtensa LX6": 1.35, "ARC EM9D": 1.1}
 #: A whole LiteRT runtime (interpreter, builtin kernels, XNNPACK) for aarch64 Linux;
 #: it does not depend on the ops.
 LITERT_RUNTIME_BYTES = 4 * 1024 * 1024
@@ -575,8 +529,9 @@ def kernel_code_bytes(ops: Iterable[str], board) -> int:
         ops: op names as in :attr:`Graph.op_counts` (``"CONV_2D"``, ``"CUSTOM:x"``);
             duplicates count once (each kernel is linked once). A dict such as
             ``graph.op_counts`` works (its keys are used).
-        board: a catalog board; its core sets the code-density factor. Linux boards
-            get the size of a LiteRT runtime instead, whatever the ops.
+        board: a catalog board; its ``code_density`` (or, without one, its core's
+            default) scales the Thumb-2 figures. Linux boards get the size of a
+            LiteRT runtime instead, whatever the ops.
 
     Returns:
         Bytes, rounded up to a whole KiB.
@@ -589,5 +544,7 @@ def kernel_code_bytes(ops: Iterable[str], board) -> int:
         total += QUANT_HELPERS_BYTES
     if not getattr(board, "fpu", True) and names:
         total += SOFT_FLOAT_LIB_BYTES
-    total *= CODE_DENSITY.get(getattr(board, "core", ""), 1.0)
+    density = getattr(board, "code_density", None)
+    total *= (density.factor if density is not None
+              else CORE_CODE_DENSITY.get(getattr(board, "core", ""), 1.0))
     return int(-(-total // 1024) * 1024)
