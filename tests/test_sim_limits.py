@@ -53,7 +53,7 @@ def run_sim(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--baud", "0"], "baud 0 is out of range; use 300 to 12,000,000"),
+    (["--baud", "0"], "baud 0 is out of range; use 1200 to 12,000,000"),
     (["--drop", "5"], "--drop 5 is out of range; use 0 to 0.05"),
     (["--flip", "-1"], "--flip -1 is out of range"),
     (["--seed", "-3"], "seed -3 is out of range"),

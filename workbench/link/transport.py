@@ -11,14 +11,14 @@ import errno
 
 import serial
 
+from ..protocol.limits import BAUD_MAX, BAUD_MIN
+
 HANDLER_PACKAGE = "workbench.link.handlers"
 DEFAULT_BAUD = 115200
-MIN_BAUD = 1200
-"""Slowest baud rate the link accepts: a full 1 KB request and answer then take 26 s, inside
-:data:`~workbench.link.timeouts.WIRE_ALLOWANCE_MAX`. Slower rates are refused, not waited for."""
-MAX_BAUD = 16_000_000
-"""Fastest baud rate the link accepts (the fastest UARTs of the catalog's boards run at a few
-Mbaud; USB CDC ignores the rate)."""
+MIN_BAUD = BAUD_MIN
+"""Slowest baud rate the link accepts (:data:`workbench.protocol.limits.BAUD_MIN`)."""
+MAX_BAUD = BAUD_MAX
+"""Fastest baud rate the link accepts (:data:`workbench.protocol.limits.BAUD_MAX`)."""
 
 
 def check_baud(baudrate, where: str = "baud rate") -> int:
