@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("tf_keras")
 
-from test_tflm import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
+from test_tflite import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
 
 from workbench.boards import get_board  # noqa: E402
 from workbench.optimize import (  # noqa: E402
     ComparisonTable, evaluate, make_variants, measure, measure_all, report, variant_from_tflite)
-from workbench.tflite.tflm import ModelError, inspect_model, min_arena, probe  # noqa: E402
+from workbench.tflite import ModelError, inspect_model, min_arena, probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

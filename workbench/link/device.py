@@ -545,7 +545,7 @@ class Device:
         """Run the active model on the device with these input tensors.
 
         Inputs are sent as raw little-endian bytes of their dtype (cast and
-        shape them as the model expects: see ``slots()`` and ``workbench.tflite.tflm``).
+        shape them as the model expects: see ``slots()`` and ``workbench.tflite``).
         Inputs larger than one frame go ahead in SET_INPUT chunks.
         """
         self._require_framed("inference")
