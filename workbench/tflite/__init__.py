@@ -17,11 +17,33 @@ from __future__ import annotations
 
 from .arena import ARENA_ALIGNMENT, ArenaFit, min_arena
 from .model import ModelError, ModelGraph, ModelInfo, OperatorInfo, TensorInfo, inspect_model
-from .probe import (DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeFailure, ProbeResult, ProbeSession,
-                    Spawn, probe)
+from .probe import (
+    DEFAULT_PROBE_TIMEOUT_S,
+    ProbeError,
+    ProbeFailure,
+    ProbeResult,
+    ProbeSession,
+    Spawn,
+    probe,
+)
 from .runner import TflmRunner
 
-__all__ = ["ModelError", "TensorInfo", "OperatorInfo", "ModelGraph", "ModelInfo",
-           "inspect_model", "ProbeFailure", "ProbeResult", "ProbeError", "ProbeSession",
-           "Spawn", "probe", "ArenaFit", "min_arena", "TflmRunner", "ARENA_ALIGNMENT",
-           "DEFAULT_PROBE_TIMEOUT_S"]
+__all__ = [
+    "ARENA_ALIGNMENT",
+    "DEFAULT_PROBE_TIMEOUT_S",
+    "ArenaFit",
+    "ModelError",
+    "ModelGraph",
+    "ModelInfo",
+    "OperatorInfo",
+    "ProbeError",
+    "ProbeFailure",
+    "ProbeResult",
+    "ProbeSession",
+    "Spawn",
+    "TensorInfo",
+    "TflmRunner",
+    "inspect_model",
+    "min_arena",
+    "probe",
+]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from .model import ModelError
 from .probe import DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeResult, ProbeSession, Spawn
 
-__all__ = ["ArenaFit", "min_arena", "ARENA_ALIGNMENT", "MIN_ARENA_MAX_PROBES"]
+__all__ = ["ARENA_ALIGNMENT", "MIN_ARENA_MAX_PROBES", "ArenaFit", "min_arena"]
 
 #: Arena sizes found by :func:`min_arena` are multiples of this (TFLM aligns arena
 #: allocations to 16 bytes).

@@ -23,8 +23,14 @@ import numpy as np
 from ..errors import WorkbenchError
 from .schema import dtype_name, enum_names, schema
 
-__all__ = ["ModelError", "TensorInfo", "OperatorInfo", "ModelGraph", "ModelInfo",
-           "inspect_model"]
+__all__ = [
+    "ModelError",
+    "ModelGraph",
+    "ModelInfo",
+    "OperatorInfo",
+    "TensorInfo",
+    "inspect_model",
+]
 
 _TFLITE_IDENTIFIER = b"TFL3"
 

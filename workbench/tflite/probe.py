@@ -32,16 +32,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .model import ModelError, ModelInfo, inspect_model
 
-__all__ = ["ProbeFailure", "ProbeResult", "ProbeError", "ProbeSession", "probe", "Spawn",
-           "DEFAULT_PROBE_TIMEOUT_S"]
+__all__ = [
+    "DEFAULT_PROBE_TIMEOUT_S",
+    "ProbeError",
+    "ProbeFailure",
+    "ProbeResult",
+    "ProbeSession",
+    "Spawn",
+    "probe",
+]
 
 #: Default wall-clock limit for one probe (one arena size tried), in seconds.
 DEFAULT_PROBE_TIMEOUT_S = 30.0
@@ -333,9 +341,9 @@ class ProbeSession:
                     stage = str(value.get("stage", stage))
             elif line.strip():
                 log_lines.append(line)
-        if result is not None and not result.get("ok") and self._proc is not None:
-            if self._proc.poll() is not None:  # e.g. the import failed: it exits
-                rc = self._end(kill=False)
+        if (result is not None and not result.get("ok") and self._proc is not None
+                and self._proc.poll() is not None):  # e.g. the import failed: it exits
+            rc = self._end(kill=False)
         return _result(self.info, arena_limit, "\n".join(log_lines), stage, result, rc,
                        timed_out, self.timeout)
 

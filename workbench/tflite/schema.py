@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from types import ModuleType
 
-__all__ = ["schema", "enum_names", "dtype_name", "TENSOR_TYPE_TO_DTYPE"]
+__all__ = ["TENSOR_TYPE_TO_DTYPE", "dtype_name", "enum_names", "schema"]
 
 _SCHEMA_REL = ("tensorflow", "lite", "micro", "python", "schema_py_generated.py")
 
