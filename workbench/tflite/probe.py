@@ -205,7 +205,7 @@ class ProbeSession:
     arena size to the session's child, starting one first if none is alive; use it
     as a context manager (or call :meth:`close`) to end the child. A child that
     crashes or times out is gone; the next :meth:`probe` starts a fresh one, so one
-    bad arena size never spoils the next.
+    bad arena size never spoils the next. One caller at a time: not thread-safe.
 
     Side effects: starts child processes through ``spawn`` (count them with
     :attr:`processes_started`); the child loads ``tflite_micro`` and is killed
