@@ -35,7 +35,7 @@ if any(importlib.util.find_spec(m) is None
        for m in ("tf_keras", "ai_edge_litert", "tflite_micro")):
     pytest.skip("needs tf_keras, ai_edge_litert and tflite_micro", allow_module_level=True)
 
-from workbench.tflite.tflm import inspect_model  # noqa: E402
+from workbench.tflite import inspect_model  # noqa: E402
 from workbench.train.export import (DEFAULT_ARENA_BYTES, _litert_runner,  # noqa: E402
                                     _tflm_runner, to_tflite)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from workbench.optimize.graph import MEMORY_ALIGNMENT, Graph, analyze
-from workbench.tflite.tflm import ModelError, probe
+from workbench.tflite import ModelError, probe
 
 # The test model, layer by layer, with MACs and parameters computed by hand:
 #   input 9x9x2

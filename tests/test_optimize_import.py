@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from workbench.optimize.importers import ACCEPTED, ImportedModel, ModelImportError, load_model
-from workbench.tflite.tflm import inspect_model
+from workbench.tflite import inspect_model
 from workbench.train._tf import keras, tf
 from workbench.train.export import predict_tflite
 

@@ -118,7 +118,7 @@ def int8_tflite(model, X) -> bytes:
 
 def tflm_predict(model_bytes: bytes, X) -> np.ndarray:
     """Class scores from the real TFLite Micro interpreter, one window at a time."""
-    from workbench.tflite.tflm import TflmRunner
+    from workbench.tflite import TflmRunner
 
     runner = TflmRunner(model_bytes, 64 * 1024)
     inp, out = runner.input_details[0], runner.output_details[0]

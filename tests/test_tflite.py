@@ -1,7 +1,9 @@
-"""Tests for workbench.tflite.tflm: running models in the real TFLite Micro interpreter.
+"""Tests for workbench.tflite: reading models and running them in the real TFLite Micro
+interpreter.
 
-These run the real interpreter (in child processes and in-process); nothing is mocked
-except where a test proves that *no* child is started.
+These run the real interpreter (in child processes and in-process); nothing is mocked.
+Child processes are started through a ``spawn`` passed in (:class:`Spawner` below wraps
+the real ``subprocess.Popen`` and counts), never by patching globals.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import importlib.resources
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +22,8 @@ import pytest
 import flatbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from workbench.tflite import tflm
-from workbench.tflite.tflm import ModelError, ProbeResult, TflmRunner, inspect_model, min_arena, probe
+from workbench.tflite import (ModelError, ProbeError, ProbeFailure, ProbeResult, ProbeSession,
+                              TflmRunner, inspect_model, min_arena, probe)
 
 SINE = (
     importlib.resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite"
@@ -47,14 +50,38 @@ def _with_op(code: int, custom: bytes | None = None) -> bytes:
     return _edit_sine(edit)
 
 
+class Spawner:
+    """Starts real child processes with ``subprocess.Popen`` and remembers each command;
+    ``replace`` runs another command instead (a child that hangs, say)."""
+
+    def __init__(self, replace: list[str] | None = None):
+        self.commands: list[list[str]] = []
+        self.replace = replace
+
+    def __call__(self, cmd, **kwargs):
+        self.commands.append(list(cmd))
+        return subprocess.Popen(self.replace or cmd, **kwargs)
+
+    @property
+    def count(self) -> int:
+        return len(self.commands)
+
+
 @pytest.fixture(scope="module")
 def sine_probe() -> ProbeResult:
     return probe(SINE, BIG_ARENA)
 
 
 @pytest.fixture(scope="module")
-def sine_min_arena() -> int:
-    return min_arena(SINE, BIG_ARENA)
+def sine_fit():
+    spawn = Spawner()
+    fit = min_arena(SINE, BIG_ARENA, spawn=spawn)
+    return fit, spawn.count
+
+
+@pytest.fixture(scope="module")
+def sine_min_arena(sine_fit) -> int:
+    return sine_fit[0].needed_bytes
 
 
 # ----------------------------------------------------------------------------- inspect
@@ -185,11 +212,13 @@ def test_probe_sine_with_big_arena(sine_probe):
     assert r.ok, r.error
     assert r.error is None and not r.crashed and not r.timed_out
     assert r.unsupported_ops == []
+    assert r.failure is None
     # Measured 1536 bytes on x86-64; allow for other builds and alignment.
-    assert r.arena_bytes is not None and 1024 <= r.arena_bytes <= 4096
+    assert r.arena_bytes_used is not None and 1024 <= r.arena_bytes_used <= 4096
     assert "Arena allocation total" in r.raw_log
+    assert "@@workbench" not in r.raw_log  # the child's own protocol lines are not TFLM's log
     assert r.arena_limit == BIG_ARENA
-    assert r.returncode == 0
+    assert r.sha256 == hashlib.sha256(SINE).hexdigest()
 
 
 def test_probe_with_100_bytes_does_not_hurt_the_caller():
@@ -198,26 +227,30 @@ def test_probe_with_100_bytes_does_not_hurt_the_caller():
     assert not r.ok
     assert r.crashed or r.error
     assert r.error and "100 bytes were available" in r.error and "needs more" in r.error
-    assert r.arena_bytes is None
+    assert r.failure is ProbeFailure.ARENA_TOO_SMALL
+    assert r.arena_bytes_used is None
     assert os.getpid()  # still here
 
 
 def test_probe_with_too_small_arena_reports_clean_error():
     r = probe(SINE, 1000)
     assert not r.ok and not r.crashed
+    assert r.failure is ProbeFailure.ARENA_TOO_SMALL
     assert "1000 bytes were available" in r.error
     assert "needs more" in r.error
     assert "Failed to allocate" in r.raw_log
 
 
-def test_probe_never_starts_a_child_for_garbage(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("a child process was started for garbage")
-
-    monkeypatch.setattr(tflm.subprocess, "run", boom)
+def test_probe_never_starts_a_child_for_garbage():
+    spawn = Spawner()
     for bad in (b"", b"garbage" * 50, SINE[:200]):
         with pytest.raises(ModelError):
-            probe(bad, BIG_ARENA)
+            probe(bad, BIG_ARENA, spawn=spawn)
+        with pytest.raises(ModelError):
+            min_arena(bad, BIG_ARENA, spawn=spawn)
+        with pytest.raises(ModelError):
+            TflmRunner(bad, BIG_ARENA, spawn=spawn)
+    assert spawn.count == 0
 
 
 def test_probe_rejects_nonsense_arena():
@@ -227,11 +260,14 @@ def test_probe_rejects_nonsense_arena():
         probe(SINE, "1000")
 
 
-def test_probe_timeout_kills_the_child(monkeypatch):
-    monkeypatch.setattr(tflm, "_CHILD_CODE", "import time; time.sleep(60)")
-    r = probe(SINE, BIG_ARENA, timeout=1.0)
+def test_probe_timeout_kills_the_child():
+    # A child that never answers stands in for a hung interpreter.
+    hang = Spawner(replace=[sys.executable, "-c", "import time; time.sleep(60)"])
+    r = probe(SINE, BIG_ARENA, timeout=1.0, spawn=hang)
     assert not r.ok and r.timed_out
+    assert r.failure is ProbeFailure.TIMEOUT
     assert "did not finish within 1 s" in r.error
+    assert hang.count == 1
 
 
 def test_probe_names_an_unsupported_builtin_op():
@@ -239,6 +275,7 @@ def test_probe_names_an_unsupported_builtin_op():
     r = probe(_with_op(schema.BuiltinOperator.LSH_PROJECTION), BIG_ARENA)
     assert not r.ok
     assert r.unsupported_ops == ["LSH_PROJECTION"]
+    assert r.failure is ProbeFailure.UNSUPPORTED_OP
     assert "Didn't find op for builtin opcode 'LSH_PROJECTION'" in r.raw_log
     assert "no kernel for: LSH_PROJECTION" in r.error
 
@@ -250,38 +287,73 @@ def test_probe_names_an_unsupported_custom_op():
     # comes from the model.
     assert "Failed to get registration from op code CUSTOM" in r.raw_log
     assert r.unsupported_ops == ["CUSTOM:MyFancyOp"]
+    assert r.failure is ProbeFailure.UNSUPPORTED_OP
     assert "CUSTOM:MyFancyOp" in r.error
 
 
 # --------------------------------------------------------------------------- min_arena
 
 
-def test_min_arena_is_tight(sine_min_arena, sine_probe):
-    v = sine_min_arena
+def test_min_arena_is_tight(sine_fit, sine_probe):
+    fit, _ = sine_fit
+    v = fit.needed_bytes
     assert v % 16 == 0
-    assert v >= sine_probe.arena_bytes  # it needs at least what it reports using
+    assert v >= sine_probe.arena_bytes_used  # it needs at least what it reports using
+    # The search tried every size in one child; fresh children, one per size, agree.
     assert probe(SINE, v).ok
-    below = probe(SINE, v - 64)
+    below = probe(SINE, v - 16)
     assert not below.ok and "needs more" in below.error
+    assert below.failure is ProbeFailure.ARENA_TOO_SMALL
 
 
-def test_min_arena_uses_few_children(monkeypatch):
-    calls = []
-    real = tflm.probe
-
-    def counting(data, n, timeout=tflm.DEFAULT_PROBE_TIMEOUT_S):
-        calls.append(n)
-        return real(data, n, timeout)
-
-    monkeypatch.setattr(tflm, "probe", counting)
-    v = min_arena(SINE, 4001)  # not a multiple of 16 on purpose
-    assert v % 16 == 0 and v <= 4016
-    assert len(calls) <= 10, calls
+def test_min_arena_returns_its_probe_at_the_smallest_arena(sine_fit, sine_probe):
+    fit, _ = sine_fit
+    assert fit.probe.ok and fit.probe.arena_limit == fit.needed_bytes
+    assert fit.probe.sha256 == hashlib.sha256(SINE).hexdigest()
+    # "used" (what TFLM holds once allocated) is what the big-arena probe measured;
+    # "needed" is more, for the planner's temporary memory while allocating.
+    assert fit.used_bytes == sine_probe.arena_bytes_used
+    assert fit.needed_bytes > fit.used_bytes
 
 
-def test_min_arena_raises_when_upper_is_too_small():
-    with pytest.raises(ModelError, match="does not run even with an arena of 500 bytes"):
+def test_min_arena_tries_every_size_in_one_child(sine_fit):
+    fit, children = sine_fit
+    assert fit.attempts >= 3  # it did search ...
+    assert children == 1  # ... in a single child process
+
+
+def test_min_arena_uses_few_probes():
+    spawn = Spawner()
+    fit = min_arena(SINE, 4001, spawn=spawn)  # not a multiple of 16 on purpose
+    assert fit.needed_bytes % 16 == 0 and fit.needed_bytes <= 4016
+    assert fit.attempts <= 10
+    assert spawn.count == 1
+
+
+def test_min_arena_raises_a_typed_error_when_upper_is_too_small():
+    with pytest.raises(ProbeError, match="does not run even with an arena of 500 bytes") as exc:
         min_arena(SINE, 500)
+    assert exc.value.result.failure is ProbeFailure.ARENA_TOO_SMALL
+    assert isinstance(exc.value, ModelError) and isinstance(exc.value, ValueError)
+
+
+def test_min_arena_names_an_unsupported_op_by_kind():
+    with pytest.raises(ProbeError) as exc:
+        min_arena(_with_op(schema.BuiltinOperator.LSH_PROJECTION), BIG_ARENA)
+    assert exc.value.result.failure is ProbeFailure.UNSUPPORTED_OP
+    assert exc.value.result.unsupported_ops == ["LSH_PROJECTION"]
+
+
+def test_a_session_replaces_a_child_that_crashed():
+    # 100 bytes segfaults TFLM (measured); the next size runs in a fresh child.
+    spawn = Spawner()
+    with ProbeSession(SINE, spawn=spawn) as session:
+        first = session.probe(100)
+        ok = session.probe(BIG_ARENA)
+        again = session.probe(BIG_ARENA)
+    assert not first.ok and first.failure is ProbeFailure.ARENA_TOO_SMALL
+    assert ok.ok and again.ok and ok.arena_bytes_used == again.arena_bytes_used
+    assert spawn.count == (2 if first.crashed else 1)
 
 
 # ------------------------------------------------------------------------------ runner
@@ -308,7 +380,7 @@ def test_runner_details_and_arena(runner, sine_probe):
     assert runner.input_details[0].shape == (1, 1)
     assert runner.output_details[0].dtype == "float32"
     # From the constructor's own probe at the min arena: same measured total.
-    assert runner.arena_bytes_used == sine_probe.arena_bytes
+    assert runner.arena_bytes_used == sine_probe.arena_bytes_used
 
 
 def test_runner_reshapes_casts_and_copies(runner):
@@ -331,28 +403,41 @@ def test_runner_rejects_wrong_inputs(runner):
 
 def test_runner_refuses_a_too_small_arena_without_crashing():
     # 100 bytes segfaults in-process; the constructor's probe catches it first.
-    with pytest.raises(ModelError, match="100 bytes were available"):
+    with pytest.raises(ProbeError, match="100 bytes were available") as exc:
         TflmRunner(SINE, 100)
+    assert exc.value.result.failure is ProbeFailure.ARENA_TOO_SMALL
 
 
 def test_runner_refuses_unsupported_ops():
-    with pytest.raises(ModelError, match="LSH_PROJECTION"):
+    with pytest.raises(ProbeError, match="LSH_PROJECTION") as exc:
         TflmRunner(_with_op(schema.BuiltinOperator.LSH_PROJECTION), BIG_ARENA)
+    assert exc.value.result.failure is ProbeFailure.UNSUPPORTED_OP
 
 
-def test_runner_with_given_probe_result_starts_no_child(monkeypatch, sine_probe):
-    def boom(*a, **k):
-        raise AssertionError("probe() should not run")
-
-    monkeypatch.setattr(tflm, "probe", boom)
-    r = TflmRunner(SINE, BIG_ARENA, probed=sine_probe)
-    assert r.arena_bytes_used == sine_probe.arena_bytes
+def test_runner_with_given_probe_result_starts_no_child(sine_probe, sine_fit):
+    spawn = Spawner()
+    r = TflmRunner(SINE, BIG_ARENA, probed=sine_probe, spawn=spawn)
+    assert r.arena_bytes_used == sine_probe.arena_bytes_used
     assert abs(float(r.invoke(np.float32(1.0))[0][0, 0]) - np.sin(1.0)) < 0.05
+    # A result from a smaller arena serves a larger one (success is monotonic).
+    fit, _ = sine_fit
+    TflmRunner(SINE, fit.needed_bytes + 1024, probed=fit.probe, spawn=spawn)
+    assert spawn.count == 0
     failed = ProbeResult(
-        ok=False, arena_bytes=None, error="nope", unsupported_ops=[], crashed=True, raw_log=""
+        ok=False, arena_bytes_used=None, error="nope", unsupported_ops=[], crashed=True,
+        raw_log="", failure=ProbeFailure.CRASH,
     )
-    with pytest.raises(ModelError, match="nope"):
+    with pytest.raises(ProbeError, match="nope"):
         TflmRunner(SINE, 100, probed=failed)
+
+
+def test_runner_refuses_a_probe_result_that_does_not_vouch_for_it(sine_probe, sine_fit):
+    other = _with_op(schema.BuiltinOperator.LSH_PROJECTION)
+    with pytest.raises(ModelError, match="another model"):
+        TflmRunner(other, BIG_ARENA, probed=sine_probe)
+    fit, _ = sine_fit
+    with pytest.raises(ModelError, match=f"ran the model in {fit.needed_bytes} bytes"):
+        TflmRunner(SINE, fit.needed_bytes - 16, probed=fit.probe)
 
 
 def test_inspect_loads_no_tflm_and_no_tensorflow(tmp_path):
@@ -363,7 +448,7 @@ def test_inspect_loads_no_tflm_and_no_tensorflow(tmp_path):
     model.write_bytes(SINE)
     code = (
         "import sys; from pathlib import Path\n"
-        "from workbench.tflite.tflm import inspect_model\n"
+        "from workbench.tflite import inspect_model\n"
         f"info = inspect_model(Path({str(model)!r}).read_bytes())\n"
         "assert info.ops == ['FULLY_CONNECTED'], info.ops\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tflite_micro', 'tensorflow')]\n"
@@ -373,3 +458,29 @@ def test_inspect_loads_no_tflm_and_no_tensorflow(tmp_path):
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------- parsed graph
+
+
+def test_inspect_parses_subgraph_zero_op_by_op():
+    from workbench.tflite.schema import enum_names, schema as fb
+
+    info = inspect_model(SINE)
+    g = info.graph
+    assert [op.opcode for op in g.operators] == ["FULLY_CONNECTED"] * 3
+    assert [t.index for t in info.inputs] == list(g.inputs)
+    assert [t.index for t in info.outputs] == list(g.outputs)
+    # Each op reads the previous op's output; weights and biases are stored constants.
+    ops = g.operators
+    assert ops[1].inputs[0] == ops[0].outputs[0] and ops[2].inputs[0] == ops[1].outputs[0]
+    weights = g.tensors[ops[0].inputs[1]]
+    assert g.constant_bytes(weights) == weights.size * 4  # float32
+    assert g.constant_bytes(g.tensors[g.inputs[0]]) == 0
+    relu = enum_names(fb().ActivationFunctionType)[ops[0].options.fusedActivationFunction]
+    assert relu == "RELU"
+
+
+def test_custom_op_names_agree_between_inspect_and_graph():
+    info = inspect_model(_with_op(schema.BuiltinOperator.CUSTOM, b"MyFancyOp"))
+    assert info.graph.operators[0].opcode == "CUSTOM:MyFancyOp" == info.ops[0]

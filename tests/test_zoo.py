@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from workbench.tflite.tflm import inspect_model
+from workbench.tflite import inspect_model
 from workbench.train import zoo
 
 # name -> (builder, kwargs, input shape without batch, output shape without batch)

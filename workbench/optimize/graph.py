@@ -2,9 +2,10 @@
 
 :func:`analyze` walks subgraph 0 (the one TFLite Micro runs) of a validated model
 and returns a frozen :class:`Graph`: one :class:`OpStats` per operator, in execution
-order, plus model totals and a TFLM-style plan of activation memory. It is pure
-Python (the flatbuffer schema module of tflite-micro), loads no interpreter and
-imports no TensorFlow, so it is cheap enough to run on every variant.
+order, plus model totals and a TFLM-style plan of activation memory. It reads the
+model through :func:`workbench.tflite.inspect_model` (the one parse of a .tflite: op
+names, tensors, options), loads no interpreter and imports no TensorFlow, so it is
+cheap enough to run on every variant.
 
 Counting conventions (per inference, the batch included):
 
@@ -47,7 +48,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..tflite.tflm import ModelError, _dtype_name, _enum_names, _schema, inspect_model
+from ..tflite import ModelInfo, inspect_model
+from ..tflite.schema import enum_names, schema
 
 __all__ = [
     "TensorSpec",
@@ -160,8 +162,9 @@ class Graph:
     ``activation_peak_bytes`` is the size of the activation area from a greedy,
     largest-first memory plan like TFLM's (``memory_layout``). TFLM's real arena
     adds persistent structures (tensor metadata, per-channel quantization data,
-    kernel scratch buffers) on top, so measure it with
-    :func:`workbench.tflite.tflm.min_arena` when it matters.
+    kernel scratch buffers) on top, and TFLM's planner borrows temporary memory while
+    allocating: measure the arena a board needs with
+    :func:`workbench.tflite.min_arena` (its ``needed_bytes``).
     """
 
     ops: tuple[OpStats, ...]
@@ -222,93 +225,63 @@ class Graph:
 # --------------------------------------------------------------------------------------
 
 
-def analyze(model_bytes: bytes) -> Graph:
+def analyze(model: bytes | ModelInfo) -> Graph:
     """Analyze subgraph 0 of a .tflite model op by op.
 
-    The model is validated first with :func:`workbench.tflite.tflm.inspect_model`
-    (bounds-checked, pure Python), then read through the schema's object API.
-
     Args:
-        model_bytes: the bytes of a .tflite file.
+        model: the bytes of a .tflite file, validated and parsed here with
+            :func:`workbench.tflite.inspect_model`; or the :class:`ModelInfo` that
+            function already returned (then nothing is parsed again).
 
     Returns:
         A frozen :class:`Graph`.
 
     Raises:
-        ModelError: malformed, truncated or non-TFLite bytes (the message says
-            what is wrong).
-        TypeError: ``model_bytes`` is not bytes-like (e.g. a path).
+        workbench.tflite.ModelError: malformed, truncated or non-TFLite bytes (the
+            message says what is wrong).
+        TypeError: ``model`` is neither bytes-like nor a ModelInfo (e.g. a path).
     """
-    if isinstance(model_bytes, (bytearray, memoryview)):
-        model_bytes = bytes(model_bytes)
-    inspect_model(model_bytes)  # raises ModelError on anything malformed
-    fb = _schema()
-    try:
-        model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(model_bytes, 0))
-    except Exception as exc:  # inspect_model unpacks the same way; belt and braces
-        raise ModelError(f"not a valid .tflite flatbuffer: {type(exc).__name__}: {exc}") from exc
-    return _Analyzer(fb, model).run()
+    info = model if isinstance(model, ModelInfo) else inspect_model(model)
+    if info.graph is None:
+        raise TypeError("analyze() needs a ModelInfo from inspect_model(), with its graph")
+    return _Analyzer(info).run()
 
 
 class _Analyzer:
-    def __init__(self, fb, model):
-        self.fb = fb
-        self.model = model
-        self.sg = model.subgraphs[0]
-        self.tensors = self.sg.tensors or []
-        self.buffers = model.buffers or []
-        self.op_names = _enum_names(fb.BuiltinOperator)
-        self.act_names = _enum_names(fb.ActivationFunctionType)
-        self.pad_names = _enum_names(fb.Padding)
+    def __init__(self, info: ModelInfo):
+        fb = schema()
+        self.g = info.graph
+        self.tensors = self.g.tensors
+        self.act_names = enum_names(fb.ActivationFunctionType)
+        self.pad_names = enum_names(fb.Padding)
         self._specs: dict[int, TensorSpec] = {}
 
     # -- tensors -----------------------------------------------------------------------
 
     def _buffer_bytes(self, buf_index: int) -> int:
-        if not (0 < buf_index < len(self.buffers)):
-            return 0
-        buf = self.buffers[buf_index]
-        if buf.data is not None and len(buf.data):
-            return int(len(buf.data))
-        if buf.offset and buf.offset > 1:  # data stored outside the flatbuffer proper
-            return int(buf.size)
-        return 0
+        return self.g.buffer_bytes[buf_index] if 0 < buf_index < len(self.g.buffer_bytes) else 0
 
     def spec(self, index: int) -> TensorSpec:
         if index not in self._specs:
             t = self.tensors[index]
-            shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
-            dtype = _dtype_name(t.type)
+            shape = tuple(int(d) for d in t.shape)
             elems = math.prod(shape)
-            nbytes = math.ceil(elems * _DTYPE_BYTES.get(dtype, 1))
-            name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else (
-                t.name or f"tensor_{index}")
-            constant = self._buffer_bytes(t.buffer) > 0 and not t.isVariable
-            self._specs[index] = TensorSpec(index=index, name=name, shape=shape, dtype=dtype,
-                                            nbytes=int(nbytes), constant=constant)
+            nbytes = math.ceil(elems * _DTYPE_BYTES.get(t.dtype, 1))
+            constant = self.g.constant_bytes(t) > 0 and not t.is_variable
+            self._specs[index] = TensorSpec(index=index, name=t.name or f"tensor_{index}",
+                                            shape=shape, dtype=t.dtype, nbytes=int(nbytes),
+                                            constant=constant)
         return self._specs[index]
 
     # -- ops ---------------------------------------------------------------------------
 
-    def op_name(self, op) -> str:
-        code = self.model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        if builtin == self.fb.BuiltinOperator.CUSTOM:
-            custom = code.customCode
-            if isinstance(custom, bytes):
-                custom = custom.decode("utf-8", "replace")
-            return f"CUSTOM:{custom or ''}"
-        return self.op_names.get(builtin, f"BUILTIN_{builtin}")
-
     def run(self) -> Graph:
         op_list = []
-        for k, op in enumerate(self.sg.operators or []):
-            name = self.op_name(op)
-            ins = tuple(self.spec(int(i)) for i in (op.inputs if op.inputs is not None else ())
-                        if int(i) >= 0)
-            outs = tuple(self.spec(int(i)) for i in (op.outputs if op.outputs is not None else ())
-                         if int(i) >= 0)
-            opts = op.builtinOptions
+        for op in self.g.operators:
+            k, name = op.index, op.opcode
+            ins = tuple(self.spec(i) for i in op.inputs if i >= 0)
+            outs = tuple(self.spec(i) for i in op.outputs if i >= 0)
+            opts = op.options
             macs = _macs(name, ins, outs, opts)
             op_list.append(OpStats(
                 index=k,
@@ -338,12 +311,10 @@ class _Analyzer:
                     counted.add(buf)
                     params += t.size
 
-        g_inputs = tuple(self.spec(int(i)) for i in (self.sg.inputs if self.sg.inputs is not None
-                                                      else ()))
-        g_outputs = tuple(self.spec(int(i)) for i in (self.sg.outputs
-                                                       if self.sg.outputs is not None else ()))
+        g_inputs = tuple(self.spec(i) for i in self.g.inputs)
+        g_outputs = tuple(self.spec(i) for i in self.g.outputs)
         layout, peak = _plan_memory(ops, g_inputs, g_outputs,
-                                    {i for i, t in enumerate(self.tensors) if t.isVariable})
+                                    {t.index for t in self.tensors if t.is_variable})
         return Graph(
             ops=ops,
             params=int(params),

@@ -3,7 +3,7 @@
 :func:`load_model` takes what a user already has and returns an :class:`ImportedModel`
 whose ``tflite`` bytes the optimize step can measure and the deploy step can ship:
 
-- ``.tflite`` bytes or file: validated with :func:`workbench.tflite.tflm.inspect_model`
+- ``.tflite`` bytes or file: validated with :func:`workbench.tflite.inspect_model`
   and passed through unchanged.
 - a Keras model object, or a ``.keras`` / ``.h5`` file: converted with
   :func:`workbench.train.export.to_tflite` (batch fixed to 1). Files are read with
@@ -90,7 +90,7 @@ _SUFFIX_HINTS = {
 class ModelImportError(WorkbenchError, ValueError):
     """A model cannot be imported; the message says what is wrong and what to do.
 
-    A ``ValueError``, like :class:`workbench.tflite.tflm.ModelError`, so callers that
+    A ``ValueError``, like :class:`workbench.tflite.ModelError`, so callers that
     already handle bad arguments handle it too.
     """
 

@@ -8,8 +8,9 @@ and returns a :class:`~workbench.optimize.records.Measurement`:
   (``runtime="litert"``, Linux boards). A model TFLite Micro cannot run (a hybrid model,
   an op it has no kernel for) is measured in LiteRT instead, with a warning saying so;
 * **agreement** with the float model: the fraction of test windows with the same class;
-* **arena**: the smallest tensor arena that works, found by bisection in child processes
-  (:func:`workbench.tflite.tflm.min_arena`), so a crash inside TFLM never reaches the caller;
+* **arena**: the smallest tensor arena that works (the arena a board needs), found by
+  bisection in a child process (:func:`workbench.tflite.min_arena`), so a crash inside
+  TFLM never reaches the caller;
 * **sizes**: the model bytes, and the estimated kernel code for the ops it needs;
 * **ops**: parameters, MACs, ops TFLM has no kernel for (named), float ops left in a
   quantized model, hybrid ops;
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..tflite import Spawn
 from .records import Measurement
 from .variants import Variant
 
@@ -69,13 +71,14 @@ def _add_f1(per_class: dict[str, dict]) -> dict[str, dict]:
 
 def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None = None,
             runtime: str = "tflm", name: str | None = None,
-            arena_upper: int = ARENA_SEARCH_UPPER) -> Measurement:
+            arena_upper: int = ARENA_SEARCH_UPPER, spawn: Spawn | None = None) -> Measurement:
     """Measure one variant (see the module docstring for what is measured).
 
-    Call order: the model is validated and analysed op by op in this process (no
-    interpreter); TFLM is then probed in child processes (arena search); finally the
-    test windows run through the chosen interpreter in this process, only once TFLM
-    has been proven to run the model.
+    Call order: the model is parsed once and analysed op by op in this process (no
+    interpreter); TFLM is then probed in a child process (the arena search, which
+    starts at ``arena_upper``); finally the test windows run through the chosen
+    interpreter in this process, only once TFLM has been proven to run the model (the
+    search's own probe is handed on, so nothing probes the model again).
 
     Args:
         variant: a :class:`Variant` or .tflite bytes.
@@ -86,17 +89,19 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
         runtime: ``"tflm"`` (microcontrollers) or ``"litert"`` (Linux boards).
         name: the row's name (default the variant's, or "model").
         arena_upper: the largest arena tried, bytes.
+        spawn: starts the probe's child processes (default :class:`subprocess.Popen`);
+            one measurement starts one, plus one more per arena size that crashed TFLM.
 
     Returns:
         A :class:`Measurement`; problems with the model (unsupported ops, an arena
         larger than ``arena_upper``) are in its ``unsupported_ops`` and ``warnings``.
 
     Raises:
-        workbench.tflite.tflm.ModelError: the bytes are not a valid .tflite model.
+        workbench.tflite.ModelError: the bytes are not a valid .tflite model.
         ValueError: bad ``runtime`` or ``data``.
     """
     from ..boards import get_board
-    from ..tflite import ModelError, inspect_model, min_arena, probe
+    from ..tflite import ModelError, ProbeError, ProbeFailure, inspect_model, min_arena
     from ..train.export import predict_tflite
     from ..train.fit import metrics_from_predictions
     from .graph import analyze
@@ -109,21 +114,22 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
     else:
         blob, kind, name = bytes(variant), "imported", name or "model"
     info = inspect_model(blob)
-    graph = analyze(blob)
+    graph = analyze(info)
     test = _test_split(data)
     warnings: list[str] = []
 
     # TFLite Micro: can it run the model at all, and in how small an arena?
-    first = probe(blob, arena_upper)
-    unsupported = list(first.unsupported_ops)
-    arena = None
-    if first.ok:
-        try:
-            arena = min_arena(blob, arena_upper)
-        except ModelError as exc:
-            warnings.append(f"arena search failed: {exc}")
-    elif not unsupported:
-        warnings.append(f"TFLite Micro cannot run it: {first.error}")
+    fit = None
+    unsupported: list[str] = []
+    try:
+        fit = min_arena(blob, arena_upper, spawn=spawn)
+    except ProbeError as exc:  # it does not run even in the largest arena
+        unsupported = list(exc.result.unsupported_ops)
+        if exc.result.failure is not ProbeFailure.UNSUPPORTED_OP:
+            warnings.append(f"TFLite Micro cannot run it: {exc.result.error}")
+    except ModelError as exc:
+        warnings.append(f"arena search failed: {exc}")
+    arena = fit.needed_bytes if fit is not None else None
     if graph.is_hybrid:
         warnings.append("hybrid (dynamic-range) model: float activations with int8 weights; "
                         "TFLite Micro refuses it, LiteRT runs it")
@@ -158,6 +164,7 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
     times: list[float] = []
     probs = predict_tflite(blob, X, runtime=use,
                            arena_bytes=(arena + 1024) if use == "tflm" else None,
+                           probed=fit.probe if (use == "tflm" and fit) else None,
                            latencies_ms=times)
     pred = probs.reshape(len(X), -1).argmax(axis=1)
     metrics = metrics_from_predictions(y, pred, classes)
@@ -208,7 +215,9 @@ def measure_on_device(measurements: Iterable[Measurement], variants: Iterable[Va
     committed), ``runs`` inferences on a zero input, then the median reported latency
     goes into ``measurement.device_latency[board_id]`` as ``{"latency_ms", "estimated",
     "device", "arena_bytes"}``; ``estimated`` is the board's LATENCY_ESTIMATED flag (set
-    by the virtual board, whose latency is host time).
+    by the virtual board, whose latency is host time); ``arena_bytes`` is the arena the
+    board reports for the model (the virtual board: the smallest that works, as the
+    measurement's own ``arena_bytes``).
 
     Side effects: replaces the board's active model, each time; the board stays valid
     (every upload is verified before it is committed, and the previous model is its

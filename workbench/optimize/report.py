@@ -100,7 +100,7 @@ def report(model, board, *, data=None, name: str | None = None,
         measurement: reuse this measurement of ``model`` instead of measuring again.
 
     Raises:
-        workbench.tflite.tflm.ModelError: malformed .tflite bytes.
+        workbench.tflite.ModelError: malformed .tflite bytes.
         workbench.boards.catalog.UnknownBoardError: unknown board id.
         workbench.optimize.importers.ModelImportError: a model that cannot be imported.
     """

@@ -28,7 +28,8 @@ from .flash import Flash, FlashError
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
 from .sources import make_source
-from ..tflite import ModelError, TflmRunner, inspect_model, probe
+from ..tflite import (ModelError, ProbeError, ProbeFailure, ProbeResult, Spawn, TflmRunner,
+                      min_arena)
 
 FIRMWARE_VERSION = "workbench-sim 1.0"
 TX_BUFFER_BYTES = 4096
@@ -68,7 +69,7 @@ class VirtualFirmware:
                  tx_backlog: Callable[[], int] = lambda: 0, scenario: str = "idle",
                  seed: int = 0, replay: str | None = None, mode: str = "framed",
                  line_sensor: str | None = None, line_rate_hz: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, spawn: Spawn | None = None):
         self.board = board
         self.flash = flash
         self._send_bytes = send
@@ -86,6 +87,10 @@ class VirtualFirmware:
             raise ValueError(f"unknown scenario {scenario!r}; {board.name} "
                              f"{'replaying ' + replay if replay else 'synthetic signals'} "
                              "offers " + ", ".join(available))
+        self._spawn = spawn
+        """Starts TFLite Micro probe processes (None: subprocess.Popen)."""
+        self._verified: dict[str, ProbeResult] = {}
+        """SHA-256 -> the probe that verified that image at MODEL_END, reused at commit."""
         self._boot(mode, line_sensor)
 
     # ------------------------------------------------------------------ boot
@@ -132,8 +137,11 @@ class VirtualFirmware:
         active = self.flash.table.active
         if active is None:
             return
-        try:
-            self.runner = TflmRunner(self.flash.read(active), self.board.model_slots.arena_bytes)
+        image = self.flash.read(active)
+        verified = self._verified.get(hashlib.sha256(image).hexdigest())
+        try:  # verified at MODEL_END in this session: no second probe; else (boot) probe once
+            self.runner = TflmRunner(image, self.board.model_slots.arena_bytes, probed=verified,
+                                     spawn=self._spawn)
         except ModelError as e:  # it passed verification once; the interpreter changed?
             self.logs.append(f"active model failed to load: {e}")
 
@@ -342,8 +350,8 @@ class VirtualFirmware:
                                     arr.astype(arr.dtype.newbyteorder("<")).tobytes(),
                                     float(scale), int(zp)))
         flags = m.RESULT_LATENCY_ESTIMATED
-        result = m.Result(self.last_latency, self.runner.arena_bytes_used or 0, flags,
-                          tuple(tensors))
+        needed = self.flash.slot(self.flash.table.active).arena_bytes  # as MODEL_END said
+        result = m.Result(self.last_latency, needed, flags, tuple(tensors))
         payload = result.encode()
         if len(payload) > DEFAULT_MAX_PAYLOAD:
             payload = m.Result(result.latency_us, result.arena_bytes,
@@ -438,31 +446,32 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.VERIFY_FAILED,
                         "the image's SHA-256 does not match the one announced; upload it again")
             return
-        problem = self._check_model(image)
-        if problem is not None:
+        checked = self._check_model(image)
+        if not isinstance(checked, ProbeResult):
             self.flash.set_state(slot, m.SlotState.INVALID)
-            self._error(req, *problem)
+            self._error(req, *checked)
             return
-        arena = self._probe_arena
+        keep = {s.sha256 for s in self.flash.table.slots}  # forget images no slot holds
+        self._verified = {d: r for d, r in self._verified.items() if d in keep}
+        self._verified[digest] = checked
+        arena = checked.arena_limit  # the smallest arena it runs in: what it needs
         self.flash.set_state(slot, m.SlotState.VERIFIED, arena)
         self._reply(req, m.ModelVerified(slot, bytes.fromhex(digest), arena).encode())
 
-    def _check_model(self, image: bytes) -> tuple[m.ErrorCode, str] | None:
-        """None if the model can run here, else the error code and message."""
-        try:
-            inspect_model(image)
-        except ModelError as e:
-            return m.ErrorCode.MODEL_INVALID, str(e)
+    def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
+        """The successful probe at the smallest arena the model runs in (within the
+        board's), else the error code and message."""
         limit = self.board.model_slots.arena_bytes
-        result = probe(image, arena_limit=limit)
-        if result.ok:
-            self._probe_arena = int(result.arena_bytes or 0)
-            return None
-        if result.unsupported_ops:
+        try:
+            return min_arena(image, limit, spawn=self._spawn).probe
+        except ProbeError as e:
+            result = e.result
+        except ModelError as e:  # malformed, or the arena search gave up
+            return m.ErrorCode.MODEL_INVALID, str(e)
+        if result.failure is ProbeFailure.UNSUPPORTED_OP:
             return (m.ErrorCode.UNSUPPORTED_OP,
                     f"TFLite Micro on this firmware lacks: {', '.join(result.unsupported_ops)}")
-        if result.crashed or (result.error and "arena" in result.error.lower()) or (
-                result.error and "allocate" in result.error.lower()):
+        if result.failure in (ProbeFailure.ARENA_TOO_SMALL, ProbeFailure.CRASH):
             return (m.ErrorCode.ARENA_TOO_SMALL,
                     f"the model does not run in the {limit:,}-byte tensor arena of "
                     f"{self.board.name}: {result.error or 'the interpreter ran out of memory'}")

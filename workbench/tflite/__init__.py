@@ -1,16 +1,49 @@
 """TFLite models: reading and verifying ``.tflite`` files, probing them in TFLite Micro
 in a child process, the smallest-arena search and the in-process runner.
 
-Call order: :func:`inspect_model` (pure Python; refuses malformed bytes) →
-:func:`probe` / :func:`min_arena` (a child process; a crash cannot hurt the caller) →
-:class:`TflmRunner` (in-process, only for a model that probed well). No TensorFlow is
-imported; ``tflite_micro`` loads only in the runner and the probe's child.
+Call order: :func:`inspect_model` (pure Python, one bounds-checked parse; refuses
+malformed bytes) → :func:`probe` / :func:`min_arena` (child processes; a crash cannot
+hurt the caller; a failure carries its :class:`ProbeFailure`) → :class:`TflmRunner`
+(in-process, only for a model that probed well: pass it the probe's result and the
+model is not probed again). No TensorFlow is imported; ``tflite_micro`` loads only in
+the runner and the probe's child.
+
+Modules: :mod:`.schema` (the flatbuffer schema, enum and dtype names), :mod:`.model`
+(:func:`inspect_model`), :mod:`.probe`, :mod:`.arena` (:func:`min_arena`; *needed*
+versus *used* arena), :mod:`.runner`.
 """
 
 from __future__ import annotations
 
-from .tflm import (ARENA_ALIGNMENT, DEFAULT_PROBE_TIMEOUT_S, ModelError, ModelInfo, ProbeResult,
-                   TensorInfo, TflmRunner, inspect_model, min_arena, probe)
+from .arena import ARENA_ALIGNMENT, ArenaFit, min_arena
+from .model import ModelError, ModelGraph, ModelInfo, OperatorInfo, TensorInfo, inspect_model
+from .probe import (
+    DEFAULT_PROBE_TIMEOUT_S,
+    ProbeError,
+    ProbeFailure,
+    ProbeResult,
+    ProbeSession,
+    Spawn,
+    probe,
+)
+from .runner import TflmRunner
 
-__all__ = ["ModelError", "TensorInfo", "ModelInfo", "ProbeResult", "inspect_model", "probe",
-           "min_arena", "TflmRunner", "ARENA_ALIGNMENT", "DEFAULT_PROBE_TIMEOUT_S"]
+__all__ = [
+    "ARENA_ALIGNMENT",
+    "DEFAULT_PROBE_TIMEOUT_S",
+    "ArenaFit",
+    "ModelError",
+    "ModelGraph",
+    "ModelInfo",
+    "OperatorInfo",
+    "ProbeError",
+    "ProbeFailure",
+    "ProbeResult",
+    "ProbeSession",
+    "Spawn",
+    "TensorInfo",
+    "TflmRunner",
+    "inspect_model",
+    "min_arena",
+    "probe",
+]

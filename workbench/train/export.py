@@ -8,7 +8,7 @@ dynamic-range ("hybrid") quantization. Quantization-aware-trained models (from
 ranges, with no representative data needed.
 
 :func:`predict_tflite` runs every sample through a real interpreter, TFLite Micro
-(through :class:`workbench.tflite.tflm.TflmRunner`, crash-safe) or LiteRT, quantizing
+(through :class:`workbench.tflite.TflmRunner`, crash-safe) or LiteRT, quantizing
 inputs and dequantizing outputs, so the accuracy of an int8 model is measured on
 the arithmetic that will run on the device.
 
@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..tflite import TensorInfo, inspect_model
+from ..tflite import ProbeResult, Spawn, TensorInfo, inspect_model
 
 __all__ = [
     "to_tflite",
@@ -246,16 +246,21 @@ def _litert_runner(model_bytes: bytes):
     return run
 
 
-def _tflm_runner(model_bytes: bytes, arena_bytes: int):
-    from ..tflite import ModelError, TflmRunner, probe
+def _tflm_runner(model_bytes: bytes, arena_bytes: int, probed: ProbeResult | None = None,
+                 spawn: Spawn | None = None):
+    """A TFLM runner for ``model_bytes``: built on ``probed`` (a successful ProbeResult
+    of this model at ``arena_bytes`` or less) without a child process, else after one
+    probe (and one retry if TFLM says how many bytes are missing)."""
+    from ..tflite import ProbeError, TflmRunner, probe
 
-    result = probe(model_bytes, arena_bytes)
-    if not result.ok and result.missing_bytes:  # one retry with what TFLM asked for
-        arena_bytes = arena_bytes + result.missing_bytes + 1024
-        result = probe(model_bytes, arena_bytes)
-    if not result.ok:
-        raise ModelError(f"TFLite Micro cannot run this model: {result.error}")
-    runner = TflmRunner(model_bytes, arena_bytes, probed=result)
+    if probed is None:
+        probed = probe(model_bytes, arena_bytes, spawn=spawn)
+        if not probed.ok and probed.missing_bytes:  # one retry with what TFLM asked for
+            arena_bytes = arena_bytes + probed.missing_bytes + 1024
+            probed = probe(model_bytes, arena_bytes, spawn=spawn)
+    if not probed.ok:
+        raise ProbeError(f"TFLite Micro cannot run this model: {probed.error}", probed)
+    runner = TflmRunner(model_bytes, max(arena_bytes, probed.arena_limit), probed=probed)
 
     def run(x: np.ndarray) -> np.ndarray:
         return runner.invoke(x)[0]
@@ -265,7 +270,9 @@ def _tflm_runner(model_bytes: bytes, arena_bytes: int):
 
 def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "tflm", *,
                    arena_bytes: int | None = None,
-                   latencies_ms: list[float] | None = None) -> np.ndarray:
+                   latencies_ms: list[float] | None = None,
+                   probed: ProbeResult | None = None,
+                   spawn: Spawn | None = None) -> np.ndarray:
     """Run every sample of ``X`` through a real interpreter; return float outputs.
 
     Inputs are quantized with the model's input scale and zero point (for int8
@@ -283,12 +290,17 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
             (raised once if TFLM says how many bytes are missing).
         latencies_ms: if given, the host wall time of each invoke (one per batch)
             is appended to it, in milliseconds.
+        probed: for ``"tflm"``, a successful :class:`workbench.tflite.ProbeResult` of
+            this model at ``arena_bytes`` or less (e.g. ``min_arena(...).probe``):
+            then the model is not probed again.
+        spawn: starts the probe's child process (default :class:`subprocess.Popen`).
 
     Returns:
         float32 array of shape ``(n, *output_shape)``.
 
     Raises:
-        ModelError: malformed model, or TFLM cannot run it (message says why).
+        ModelError: malformed model, or TFLM cannot run it (a
+            :class:`workbench.tflite.ProbeError`; its ``result.failure`` says why).
         ValueError: bad runtime, a model with several inputs or outputs, or ``X``
             of the wrong shape.
     """
@@ -311,7 +323,7 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
     if runtime == "litert":
         run = _litert_runner(model_bytes)
     else:
-        run = _tflm_runner(model_bytes, int(arena_bytes or DEFAULT_ARENA_BYTES))
+        run = _tflm_runner(model_bytes, int(arena_bytes or DEFAULT_ARENA_BYTES), probed, spawn)
     n = len(X)
     outs = []
     for start in range(0, n, batch):
