@@ -119,8 +119,8 @@ def payloads() -> list[dict]:
         "one float32 input of shape (1, 1) holding 1.0")
     tensor = {"dtype": 6, "shape": [1, 1], "scale": 0.0, "zero_point": 0, "data": hx(SINE_OUT)}
     add("result", "INFER", 0x85, "response",
-        {"latency_us": 1234, "arena_bytes": 1536, "flags": 1, "outputs": [tensor]},
-        u32(1234) + u32(1536) + u8(1) + u8(1) + u8(6) + u8(2) + u32(1) + u32(1) + f32(0.0)
+        {"latency_us": 1234, "arena_bytes": 1936, "flags": 1, "outputs": [tensor]},
+        u32(1234) + u32(1936) + u8(1) + u8(1) + u8(6) + u8(2) + u32(1) + u32(1) + f32(0.0)
         + i32(0) + u32(4) + SINE_OUT)
     detached = {"dtype": 1, "shape": [1, 600], "scale": 0.00390625, "zero_point": -128,
                 "data": ""}
@@ -146,18 +146,18 @@ def payloads() -> list[dict]:
         {"index": 1, "offset": 3048, "data": "1C 00 00 00"}, u8(1) + u32(3048) + bytes([0x1C, 0, 0, 0]))
     add("model chunk answer", "MODEL_CHUNK", 0x91, "response", {"offset": 3052}, u32(3052))
     add("model verified", "MODEL_END", 0x92, "response",
-        {"slot": 1, "sha256": hx(SHA), "arena_bytes": 1536}, u8(1) + SHA + u32(1536))
+        {"slot": 1, "sha256": hx(SHA), "arena_bytes": 1936}, u8(1) + SHA + u32(1936))
     add("model commit", "MODEL_COMMIT", 0x13, "request", {"slot": 1}, u8(1))
     add("model committed", "MODEL_COMMIT", 0x93, "response", {"slot": 1}, u8(1))
     add("rolled back", "MODEL_ROLLBACK", 0x94, "response", {"slot": 0}, u8(0))
     slots = [{"index": 0, "state": 4, "size": 2960, "written": 2960, "sha256": hx(bytes(32)),
-              "arena_bytes": 1536, "name": "old"},
+              "arena_bytes": 1936, "name": "old"},
              {"index": 1, "state": 3, "size": 3164, "written": 3164, "sha256": hx(SHA),
-              "arena_bytes": 1536, "name": "sine"}]
+              "arena_bytes": 1936, "name": "sine"}]
     add("slot table", "SLOT_STATUS", 0x95, "response", {"active": 1, "slots": slots},
         u8(1) + u8(2)
-        + u8(0) + u8(4) + u32(2960) + u32(2960) + bytes(32) + u32(1536) + s("old")
-        + u8(1) + u8(3) + u32(3164) + u32(3164) + SHA + u32(1536) + s("sine"))
+        + u8(0) + u8(4) + u32(2960) + u32(2960) + bytes(32) + u32(1936) + s("old")
+        + u8(1) + u8(3) + u32(3164) + u32(3164) + SHA + u32(1936) + s("sine"))
     add("set mode line", "SET_MODE", 0x22, "request", {"mode": 1, "sensor": 0, "rate_hz": 50.0},
         u8(1) + u8(0) + f32(50.0))
     add("telemetry config", "TELEMETRY_CONFIG", 0x23, "request", {"period_ms": 1000}, u32(1000))
