@@ -327,7 +327,7 @@ def measured():
     pytest.importorskip("workbench.optimize.latency")
     import numpy as np
 
-    from workbench.optimize.measure import measure
+    from workbench.optimize.measuring import measure
     from workbench.train._tf import keras
     from workbench.train.export import to_tflite
 

@@ -9,10 +9,10 @@ The flow, each step a plain object the next one takes::
     table.board = "pico"                              # re-evaluated for another board
     report(variants[2].tflite, "nano33ble", data=data).save("int8.html")
 
-Modules: :mod:`.variants` (conversion), :mod:`.measure` (measurement), :mod:`.graph`
+Modules: :mod:`.variants` (conversion), :mod:`.measuring` (measurement), :mod:`.graph`
 (op-by-op analysis), :mod:`.latency` (the per-board cost model, docs/latency-model.md),
 :mod:`.boardfit` (fits and estimates for one board), :mod:`.table` (the comparison),
-:mod:`.report` (the HTML report), :mod:`.importers` (existing .tflite, Keras,
+:mod:`.reporting` (the HTML report), :mod:`.importers` (existing .tflite, Keras,
 SavedModel and ONNX models). The widget is :class:`workbench.ui.CompareTable`.
 
 ``import workbench.optimize`` is light: each name loads its module on first use, and
@@ -27,13 +27,13 @@ from typing import Any
 _LAZY = {
     "Variant": ".variants", "make_variants": ".variants", "TECHNIQUES": ".variants",
     "FineTune": ".variants", "variant_from_tflite": ".variants",
-    "measure": ".measure", "measure_all": ".measure", "measure_on_device": ".measure",
+    "measure": ".measuring", "measure_all": ".measuring", "measure_on_device": ".measuring",
     "Measurement": ".records", "BoardVerdict": ".records",
     "evaluate": ".boardfit",
     "analyze": ".graph", "Graph": ".graph",
     "estimate": ".latency", "LatencyEstimate": ".latency",
     "ComparisonTable": ".table",
-    "report": ".report", "Report": ".report",
+    "report": ".reporting", "Report": ".reporting",
     "load_model": ".importers", "ImportedModel": ".importers",
     "ModelImportError": ".importers",
 }

@@ -465,7 +465,7 @@ class ComparisonTable:
 
     def refresh(self) -> ComparisonTable:
         """Re-evaluate every row on the current board, e.g. after
-        :func:`~workbench.optimize.measure.measure_on_device` added what a board reported
+        :func:`~workbench.optimize.measuring.measure_on_device` added what a board reported
         (observers are told ``"rows"``)."""
         self._verdicts = {m.name: evaluate(m, self._board) for m in self._measurements}
         self._notify("rows")

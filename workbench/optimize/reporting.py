@@ -16,7 +16,7 @@ Usage::
     display(r)                                          # in a notebook
 
 Call order and side effects: unless a :class:`~workbench.optimize.records.Measurement` is
-given, :func:`workbench.optimize.measure.measure` runs (child processes for the arena
+given, :func:`workbench.optimize.measuring.measure` runs (child processes for the arena
 search; the test split through the interpreter). Nothing is written until :meth:`Report.save`.
 """
 
@@ -128,7 +128,7 @@ def report(model, board, *, data=None, name: str | None = None,
 
 
 def _measure(model, data, runtime: str, name: str | None) -> Measurement:
-    from .measure import measure
+    from .measuring import measure
 
     return measure(model, data, runtime=runtime, name=name)
 
