@@ -328,7 +328,7 @@ def measured():
     import numpy as np
 
     from workbench.optimize.measuring import measure
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
 
     k = keras()

@@ -7,9 +7,9 @@ Call order: ``ds = Dataset(path)`` (opens or creates the folder), add data with
 ``split_recordings(ds)`` to feed training.
 """
 
-from .snapshots import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
+from .versioning import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
 from .store import Dataset, DatasetError, Recording, RecordingMeta, RecordingWriter, Region
-from .windows import Split, Windows, split_recordings, windows
+from .windowing import Split, Windows, split_recordings, windows
 
 __all__ = ["Dataset", "DatasetError", "Recording", "RecordingMeta", "RecordingWriter", "Region",
            "Snapshot", "Summary", "snapshot", "snapshots", "load_manifest", "verify_snapshot",

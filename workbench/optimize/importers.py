@@ -505,7 +505,7 @@ def _convert_keras(model, source: str, quantize, representative) -> bytes:
 
 def _convert_signature(path, source: str, quantize, representative):
     """A SavedModel's serving signature -> (.tflite bytes, notes), batch fixed to 1."""
-    from ..train._tf import keras as _keras, tf as _tf
+    from ..train.tf_runtime import keras as _keras, tf as _tf
 
     tf, keras = _tf(), _keras()
     try:
@@ -602,7 +602,7 @@ def _tfmot_scopes():
     """Let tf_keras deserialize quantization-aware and pruned layers (tfmot's wrappers)."""
     with contextlib.ExitStack() as stack:
         if importlib.util.find_spec("tensorflow_model_optimization") is not None:
-            from ..train._tf import tfmot
+            from ..train.tf_runtime import tfmot
 
             mot = tfmot()
             stack.enter_context(mot.quantization.keras.quantize_scope())
@@ -611,14 +611,14 @@ def _tfmot_scopes():
 
 
 def _load_tf_keras(path: Path):
-    from ..train._tf import keras
+    from ..train.tf_runtime import keras
 
     with _tfmot_scopes():
         return keras().models.load_model(str(path), compile=False)
 
 
 def _load_keras3(path: Path):
-    from ..train._tf import tf
+    from ..train.tf_runtime import tf
 
     tf()  # legacy Keras for tf.keras first; Keras 3 is the separate ``keras`` package
     import keras

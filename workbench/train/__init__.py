@@ -3,7 +3,7 @@ pruning and clustering. TensorFlow loads on first use, never at import.
 
 Importing this package selects legacy Keras (``TF_USE_LEGACY_KERAS=1``) for any
 TensorFlow imported later, because quantization-aware training needs it; see
-:mod:`workbench.train._tf`.
+:mod:`workbench.train.tf_runtime`.
 """
 
 import os as _os

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, snapshot, split_recordings, windows
-from ._tf import keras, tf
+from .tf_runtime import keras, tf
 from .features import Normalizer
 
 
