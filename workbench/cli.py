@@ -180,7 +180,7 @@ def _report(args) -> int:
     """Measure a model, explain it for one board, and list the estimates for every board."""
     from .boards import load_catalog
     from .boards.catalog import UnknownBoardError
-    from .optimize import ModelImportError, evaluate, measure, report
+    from .optimize import ModelImportError, board_verdict, measure, report
     from .optimize.boardfit import fmt_bytes
     from .optimize.variants import Variant
     from .tflite import ModelError
@@ -210,7 +210,7 @@ def _report(args) -> int:
             print(f"  {w['level']}: {w['text']}")
         print(f"{'board':15s} {'fits':5s} {'latency':>12s} {'energy':>10s}  why not / basis")
         for b in catalog.values():
-            v = evaluate(m, b)
+            v = board_verdict(m, b)
             lat = "?" if v.latency_ms is None else f"{'~' if v.latency_source != 'measured' else ''}{v.latency_ms:.2f} ms"
             en = "?" if v.energy_mj is None else f"{v.energy_mj:.3f} mJ"
             why = "; ".join(v.reasons) if v.reasons else ""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..boards.catalog import Board
-from .boardfit import evaluate, fmt_bytes
+from .boardfit import board_verdict, fmt_bytes
 from .records import Measurement
 from .variants import Variant
 
@@ -119,7 +119,7 @@ def report(model, board, *, data=None, name: str | None = None,
     if measurement.graph is None:
         raise ValueError("the measurement has no op analysis (graph); measure the model with "
                          "workbench.optimize.measure() first")
-    verdict = evaluate(measurement, b)
+    verdict = board_verdict(measurement, b)
     from .latency import estimate
 
     est = estimate(measurement.graph, b)
