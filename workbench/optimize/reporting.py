@@ -86,7 +86,7 @@ def _board(board) -> Board:
 
 
 def report(model, board, *, data=None, name: str | None = None,
-           measurement: Measurement | None = None) -> Report:
+           measurement: Measurement | None = None, trusted: bool = False) -> Report:
     """Explain ``model`` on ``board``: proxy and perceptible metrics, ops, memory, warnings.
 
     Args:
@@ -98,11 +98,14 @@ def report(model, board, *, data=None, name: str | None = None,
         data: a TrainingData or ``(X_test, y_test, classes)`` for accuracy (optional).
         name: the model's name in the report.
         measurement: reuse this measurement of ``model`` instead of measuring again.
+        trusted: passed to :func:`~workbench.optimize.importers.load_model` for a model
+            file: only a trusted ``.h5`` with ``Lambda`` layers (code) is loaded.
 
     Raises:
         workbench.tflite.tflm.ModelError: malformed .tflite bytes.
         workbench.boards.catalog.UnknownBoardError: unknown board id.
-        workbench.optimize.importers.ModelImportError: a model that cannot be imported.
+        workbench.optimize.importers.ModelImportError: a model that cannot be imported
+            (:class:`~workbench.optimize.importers.UntrustedModelError`: one with code in it).
     """
     b = _board(board)
     if isinstance(model, Measurement) and measurement is None:
@@ -111,7 +114,7 @@ def report(model, board, *, data=None, name: str | None = None,
         if not isinstance(model, (Variant, bytes, bytearray, memoryview)):
             from .importers import load_model
 
-            imported = load_model(model)
+            imported = load_model(model, trusted=trusted)
             model = Variant(name or Path(str(imported.source)).name, imported.kind,
                             imported.tflite, imported.keras_model, list(imported.notes))
         runtime = "litert" if b.runtime == "litert" else "tflm"
