@@ -82,7 +82,8 @@ def _devices(args) -> int:
         if d.hello is not None:
             i = d.hello
             print(f"  answered HELLO: {i.board_name} ({i.board_id}), firmware {i.firmware}")
-            print(f"    {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz, flash {i.flash_bytes // 1024} KB, "
+            print(f"    {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz, "
+                  f"flash {i.flash_bytes // 1024} KB, "
                   f"RAM {i.ram_bytes // 1024} KB; model slot {i.slot_bytes // 1024} KB, "
                   f"arena {i.arena_bytes // 1024} KB")
             for s in d.sensors:
@@ -320,7 +321,8 @@ def _report(args) -> int:
         print(f"{'board':15s} {'fits':5s} {'latency':>12s} {'energy':>10s}  why not / basis")
         for b in catalog.values():
             v = board_verdict(m, b)
-            lat = "?" if v.latency_ms is None else f"{'~' if v.latency_source != 'measured' else ''}{v.latency_ms:.2f} ms"
+            mark_estimate = "~" if v.latency_source != "measured" else ""
+            lat = "?" if v.latency_ms is None else f"{mark_estimate}{v.latency_ms:.2f} ms"
             en = "?" if v.energy_mj is None else f"{v.energy_mj:.3f} mJ"
             mark = "*" if b.id == board.id else " "
             print(f"{mark}{b.id:14s} {'yes' if v.fits else 'no':5s} {lat:>12s} {en:>10s}  "
@@ -373,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sensor", help="line mode: the sensor(s) to print, e.g. accel,gyro "
                    "(default: the first)")
     s.add_argument("--rate", type=float, default=0.0, help="line mode: lines per second")
-    s.add_argument("--scenario", default="idle", help="what the board is doing (idle, walking, ...)")
+    s.add_argument("--scenario", default="idle",
+                   help="what the board is doing (idle, walking, ...)")
     s.add_argument("--replay", choices=["basicmotions"], help="replay real recordings")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")

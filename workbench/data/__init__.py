@@ -12,7 +12,8 @@ summaries), :mod:`.windowing` (windows and splits), :mod:`.labeling`, :mod:`.seg
 so the names load eagerly.
 """
 
-from .versioning import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
+from .versioning import (Snapshot, Summary, load_manifest, snapshot, snapshots, summarize,
+                         verify_snapshot)
 from .store import Dataset, DatasetError, Recording, RecordingMeta, RecordingWriter, Region
 from .windowing import Split, Windows, split_recordings, windows
 

@@ -59,6 +59,10 @@ _LAZY = {
     "ModelImportError": ".importers", "UntrustedModelError": ".importers",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["BoardVerdict", "ComparisonTable", "FineTune", "Graph", "ImportedModel",
+           "LatencyEstimate", "Measurement", "ModelImportError", "Report", "TECHNIQUES",
+           "UntrustedModelError", "Variant", "analyze", "board_verdict", "estimate", "load_model",
+           "make_variants", "measure", "measure_all", "measure_on_device", "report",
+           "variant_from_tflite"]
 
 __getattr__, __dir__ = lazy(__name__, _LAZY)

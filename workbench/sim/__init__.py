@@ -33,6 +33,7 @@ _LAZY = {
     "SCENARIOS": ".scenarios", "Scenario": ".scenarios",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["Flash", "FlashError", "SCENARIOS", "Scenario", "SimOptions", "SimServer",
+           "VirtualFirmware"]
 
 __getattr__, __dir__ = lazy(__name__, _LAZY)

@@ -59,6 +59,10 @@ _LAZY = {
     "FrontEnd": ".audio",
 }
 
-__all__ = sorted([*_LAZY, "tf", "keras", "tfmot"])
+__all__ = ["Distiller", "FrontEnd", "Normalizer", "TrainConfig", "TrainResult", "TrainingData",
+           "TrainingRecord", "UnsupportedLayerError", "augment", "classification_metrics",
+           "cluster", "dense_autoencoder", "ds_cnn", "image_cnn", "imu_cnn", "keras",
+           "predict_tflite", "prune", "qat_from_scratch", "quantize_aware", "set_seed",
+           "sparsity", "tf", "tfmot", "to_tflite", "train"]
 
 __getattr__, __dir__ = lazy(__name__, _LAZY)
