@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("tf_keras")
 
-from test_tflm import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
+from test_tflite import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
 
 from workbench.boards import get_board  # noqa: E402
 from workbench.optimize import (  # noqa: E402
