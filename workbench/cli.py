@@ -375,8 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sensor", help="line mode: the sensor(s) to print, e.g. accel,gyro "
                    "(default: the first)")
     s.add_argument("--rate", type=float, default=0.0, help="line mode: lines per second")
-    s.add_argument("--scenario", default="idle",
-                   help="what the board is doing (idle, walking, ...)")
+    s.add_argument("--scenario", default="idle", help="what the board is doing (idle, walking, ...)")
     s.add_argument("--replay", choices=["basicmotions"], help="replay real recordings")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")

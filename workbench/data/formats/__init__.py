@@ -16,11 +16,10 @@ This module is light: the format modules load on first use.
 from __future__ import annotations
 
 import shutil
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from ..._exports import lazy
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store import Dataset, RecordingMeta
@@ -37,7 +36,17 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy(__name__, {k: f".{v}" for k, v in _EXPORTS.items()})
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 # ---------------------------------------------------------------------------- shared helpers
