@@ -35,7 +35,7 @@ def _say(*args) -> None:
 def main() -> int:
     from workbench.boards.catalog import get_board, load_catalog
     from workbench.data.formats import example_dataset
-    from workbench.optimize import (ComparisonTable, analyze, estimate, evaluate,
+    from workbench.optimize import (ComparisonTable, analyze, board_verdict, estimate,
                                     make_variants, measure_all)
     from workbench.optimize import anchors
     from workbench.optimize.boardfit import fmt_bytes
@@ -101,8 +101,8 @@ def main() -> int:
     for b in load_catalog().values():
         if b.kind != "mcu":
             continue
-        v = evaluate(m["int8"], b)
-        f = evaluate(m["float"], b)
+        v = board_verdict(m["int8"], b)
+        f = board_verdict(m["float"], b)
         per_board[b.id] = v.latency_ms
         _say(f"  {b.id:14s} {b.core:11s} {b.clock_hz / 1e6:5.0f} MHz  int8 ~{v.latency_ms:7.2f} ms "
              f"~{v.energy_mj:.3f} mJ   float ~{f.latency_ms:7.1f} ms   fits: "

@@ -24,7 +24,7 @@ def main() -> int:
     from workbench.boards import get_board
     from workbench.data.formats import example_dataset
     from workbench.optimize import measure
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
     from workbench.train.distill import Distiller
     from workbench.train.export import to_tflite
     from workbench.train.fit import TrainConfig, TrainingData, train

@@ -199,7 +199,7 @@ def tf():
         pytest.skip("TensorFlow not installed")
     if "tensorflow" in sys.modules:  # tf.signal does not care which Keras another test selected
         return sys.modules["tensorflow"]
-    from workbench.train._tf import tf
+    from workbench.train.tf_runtime import tf
 
     return tf()
 

@@ -30,7 +30,7 @@ def data(motions) -> TrainingData:
 
 
 def small_model(data):
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
 
     k = keras()
     t, c = data.input_shape

@@ -49,7 +49,7 @@ FC_XFAIL = pytest.mark.xfail(strict=True, reason=FC_REASON)
 
 def _keras():
     import workbench.train  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
 
     return keras()
 

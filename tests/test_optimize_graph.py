@@ -42,7 +42,7 @@ def _seeded(model, seed=0):
 
 
 def _stack_model():
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
 
     k = keras()
     inp = k.Input(shape=(9, 9, 2), name="x")
@@ -69,7 +69,7 @@ def stack():
 
 def _convert_with_tf(model, rep, *, int16=False) -> bytes:
     """Convert directly with TF's converter (PTQ without to_tflite's int8-only check)."""
-    from workbench.train._tf import tf as _tf
+    from workbench.train.tf_runtime import tf as _tf
 
     tf = _tf()
     spec = tf.TensorSpec((1, *model.inputs[0].shape[1:]), tf.float32)
@@ -153,7 +153,7 @@ def test_dynamic_range_model_is_hybrid(stack):
 
 
 def test_ptq_leaves_a_float_op_behind():
-    from workbench.train._tf import keras, tf as _tf
+    from workbench.train.tf_runtime import keras, tf as _tf
 
     k, tf = keras(), _tf()
     inp = k.Input(shape=(12,))
@@ -173,7 +173,7 @@ def test_ptq_leaves_a_float_op_behind():
 
 
 def test_int16x8_model():
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
 
     k = keras()
     inp = k.Input(shape=(12,))

@@ -21,7 +21,7 @@ import pytest
 
 from workbench.optimize.importers import ACCEPTED, ImportedModel, ModelImportError, load_model
 from workbench.tflite import inspect_model
-from workbench.train._tf import keras, tf
+from workbench.train.tf_runtime import keras, tf
 from workbench.train.export import predict_tflite
 
 SINE = (resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite").read_bytes()

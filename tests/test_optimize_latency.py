@@ -40,7 +40,7 @@ def anchor_graphs():
 
 
 def _dense(width: int, quantize: str = "int8") -> bytes:
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
 
     k = keras()

@@ -17,7 +17,7 @@ from test_tflite import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
 
 from workbench.boards import get_board  # noqa: E402
 from workbench.optimize import (  # noqa: E402
-    ComparisonTable, evaluate, make_variants, measure, measure_all, report, variant_from_tflite)
+    ComparisonTable, board_verdict, make_variants, measure, measure_all, report, variant_from_tflite)
 from workbench.tflite import ModelError, inspect_model, min_arena, probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -105,15 +105,15 @@ def test_dynamic_range_model_is_measured_in_litert_and_refused_by_tflm_boards(me
     assert dyn.graph.is_hybrid
     assert dyn.runtime == "litert" and dyn.accuracy is not None
     assert any("hybrid" in w for w in dyn.warnings)
-    verdict = evaluate(dyn, get_board("nano33ble"))
+    verdict = board_verdict(dyn, get_board("nano33ble"))
     assert not verdict.fits and any("hybrid" in r or "no kernel" in r for r in verdict.reasons)
     # a Linux board runs it with LiteRT
-    assert evaluate(dyn, get_board("rpi4")).fits
+    assert board_verdict(dyn, get_board("rpi4")).fits
 
 
 def test_board_verdicts_follow_the_board(measured):
     q8 = next(m for m in measured if m.kind == "int8")
-    nano, pico = evaluate(q8, get_board("nano33ble")), evaluate(q8, get_board("pico"))
+    nano, pico = board_verdict(q8, get_board("nano33ble")), board_verdict(q8, get_board("pico"))
     assert nano.fits and pico.fits
     assert nano.latency_source == "estimate" and "latency-model.md" in nano.basis
     # same model, same MACs: the M0+ without DSP is slower per cycle than the M4F
@@ -126,10 +126,10 @@ def test_a_reported_latency_replaces_the_estimate_only_when_measured_on_silicon(
     q8 = copy.copy(next(m for m in measured if m.kind == "int8"))
     q8.device_latency = {"nano33ble": {"latency_ms": 0.05, "estimated": True, "device": "sim"}}
     board = get_board("nano33ble")
-    assert evaluate(q8, board).latency_source == "estimate"
+    assert board_verdict(q8, board).latency_source == "estimate"
     q8.device_latency = {"nano33ble": {"latency_ms": 7.5, "estimated": False,
                                        "device": "/dev/ttyACM0"}}
-    v = evaluate(q8, board)
+    v = board_verdict(q8, board)
     assert v.latency_source == "measured" and v.latency_ms == 7.5
     assert "/dev/ttyACM0" in v.basis
 
@@ -139,7 +139,7 @@ def test_unsupported_op_is_named(tmp_path):
     m = measure(variant_from_tflite("odd", blob))
     assert m.unsupported_ops == ["LSH_PROJECTION"]
     assert m.arena_bytes is None
-    verdict = evaluate(m, get_board("nano33ble"))
+    verdict = board_verdict(m, get_board("nano33ble"))
     assert not verdict.fits
     assert verdict.reasons == ["TFLite Micro has no kernel for LSH_PROJECTION"]
 
@@ -155,7 +155,7 @@ def test_model_too_large_for_the_board_is_greyed_with_the_reason(measured):
     q8 = copy.copy(next(m for m in measured if m.kind == "int8"))
     board = get_board("pico")
     q8.model_bytes = board.model_slots.slot_bytes + 1
-    verdict = evaluate(q8, board)
+    verdict = board_verdict(q8, board)
     assert not verdict.fits and "model slot" in verdict.reasons[0]
 
 
@@ -222,7 +222,7 @@ def test_measure_on_the_virtual_board_records_its_latency_and_refusals(sim_url, 
     assert rep["arena_bytes"] == ms[0].arena_bytes  # the board and the measurement agree
     assert ms[1].device_latency == {}
     # the virtual board's host time does not replace the estimate for the microcontroller
-    verdict = evaluate(ms[0], get_board("nano33ble"))
+    verdict = board_verdict(ms[0], get_board("nano33ble"))
     assert verdict.latency_source == "estimate"
     assert "virtual board" in report(ms[0], "nano33ble").html
 

@@ -327,8 +327,8 @@ def measured():
     pytest.importorskip("workbench.optimize.latency")
     import numpy as np
 
-    from workbench.optimize.measure import measure
-    from workbench.train._tf import keras
+    from workbench.optimize.measuring import measure
+    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
 
     k = keras()

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from workbench.sim.replay import load_basicmotions
-from workbench.train import cluster as cluster_mod
-from workbench.train import distill, prune as prune_mod, qat
-from workbench.train._tf import keras, tf
+from workbench.train import clustering as cluster_mod
+from workbench.train import distill, pruning as prune_mod, qat
+from workbench.train.tf_runtime import keras, tf
 
 # Every test here converts or trains models with TensorFlow (module fixtures of
 # several seconds each).
@@ -135,8 +135,8 @@ def tflm_predict(model_bytes: bytes, X) -> np.ndarray:
 
 def test_importing_the_modules_does_not_import_tensorflow():
     code = ("import sys\n"
-            "import workbench.train.qat, workbench.train.distill, workbench.train.prune, "
-            "workbench.train.cluster\n"
+            "import workbench.train.qat, workbench.train.distill, workbench.train.pruning, "
+            "workbench.train.clustering\n"
             "bad = [m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization') "
             "if m in sys.modules]\n"
             "assert not bad, bad\n")

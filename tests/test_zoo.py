@@ -25,7 +25,7 @@ TFLM_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
 @pytest.fixture(scope="module")
 def built():
     """Each builder at size "s" (seeded), with its int8 .tflite bytes."""
-    from workbench.train._tf import keras
+    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
 
     out = {}
@@ -102,7 +102,7 @@ def test_sizes_grow(name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_qat_accepts(built, name):
-    from workbench.train._tf import tfmot
+    from workbench.train.tf_runtime import tfmot
 
     model, _ = built[name]
     qat = tfmot().quantization.keras.quantize_model(model)
@@ -110,7 +110,7 @@ def test_qat_accepts(built, name):
 
 
 def test_qat_model_converts_to_int8_without_representative(built):
-    from workbench.train._tf import tfmot
+    from workbench.train.tf_runtime import tfmot
     from workbench.train.export import is_qat_model, to_tflite
 
     model, _ = built["image_cnn"]

@@ -1,4 +1,17 @@
-"""The ``workbench`` command: the headless path of everything, for scripts and CI."""
+"""The ``workbench`` command: the headless path of everything, for scripts and CI.
+
+Expected failures end a command with one line on stderr (``workbench: what went wrong and
+what to do``) and an exit status, never a traceback:
+
+- 0: done;
+- 1: the board or the link failed (it went away, timed out, reported an error);
+- 2: bad input: options, a missing or invalid file, an unknown board, sensor or model;
+- 130: interrupted (Ctrl-C); what was already written stays written;
+- 141: stdout was closed by its reader (``workbench stream ... | head``), silently.
+
+``workbench stream`` writes each block of samples as it arrives, so everything received
+before a board goes away is in its output.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +19,33 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import DEFAULT_DEVICE
+from .errors import WorkbenchError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_OUTPUT_CLOSED = 141
+"""128 + SIGPIPE: what a shell reports for a program stopped by a closed pipe."""
+
+
+class CommandFailed(WorkbenchError, RuntimeError):
+    """A command cannot go on; the message is the one line the CLI prints.
+
+    ``code`` is the exit status (:data:`EXIT_BAD_INPUT` for bad input, else
+    :data:`EXIT_FAILED`).
+    """
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with a line saying what was interrupted and what state it left."""
 
 
 def _boards(args) -> int:
@@ -45,7 +82,8 @@ def _devices(args) -> int:
         if d.hello is not None:
             i = d.hello
             print(f"  answered HELLO: {i.board_name} ({i.board_id}), firmware {i.firmware}")
-            print(f"    {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz, flash {i.flash_bytes // 1024} KB, "
+            print(f"    {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz, "
+                  f"flash {i.flash_bytes // 1024} KB, "
                   f"RAM {i.ram_bytes // 1024} KB; model slot {i.slot_bytes // 1024} KB, "
                   f"arena {i.arena_bytes // 1024} KB")
             for s in d.sensors:
@@ -70,6 +108,36 @@ def _open(args):
     return open_device(args.url, baudrate=args.baud, mode=getattr(args, "mode", "auto"))
 
 
+def _positive(value: float | None, option: str, *, none_ok: bool = True) -> None:
+    """Refuse a duration or rate that is not a positive number (before anything is opened)."""
+    if value is None and none_ok:
+        return
+    if value is None or not value > 0 or value == float("inf"):
+        raise CommandFailed(f"{option} must be a positive number of "
+                            f"{'seconds' if 'seconds' in option else 'samples per second'}, "
+                            f"not {value}", EXIT_BAD_INPUT)
+
+
+def _sensor(dev, name: str):
+    """The sensor to stream: ``name`` on a framed board (checked), the only one in line mode."""
+    if dev.mode != "framed":
+        return 0
+    try:
+        return dev.sensor(name).id
+    except KeyError as e:
+        raise CommandFailed(_message(e), EXIT_BAD_INPUT) from None
+
+
+def _capabilities(caps) -> str:
+    """``STREAM|INFER|...`` as words; bits this version does not know are listed as such."""
+    known = [c for c in type(caps) if c.value & int(caps)]
+    words = [c.name.lower().replace("_", " ") for c in known]
+    unknown = int(caps) & ~sum(c.value for c in type(caps))
+    if unknown:
+        words.append(f"unknown bits 0x{unknown:x}")
+    return ", ".join(words) or "none"
+
+
 def _info(args) -> int:
     with _open(args) as dev:
         if dev.mode == "line":
@@ -81,7 +149,7 @@ def _info(args) -> int:
         print(f"{i.board_name} ({i.board_id}), firmware {i.firmware}, serial {i.serial_number}")
         print(f"  {i.mcu} {i.core} @ {i.clock_hz / 1e6:g} MHz; flash {i.flash_bytes:,} B; "
               f"RAM {i.ram_bytes:,} B")
-        print(f"  capabilities: {i.capabilities!r}")
+        print(f"  capabilities: {_capabilities(i.capabilities)}")
         for s in dev.sensors:
             print(f"  sensor {s.id}: {s.kind}, channels {','.join(s.channels)} ({s.units}), "
                   f"{s.rate_hz:g} Hz")
@@ -94,13 +162,50 @@ def _info(args) -> int:
 
 
 def _stream(args) -> int:
+    """Write ``--seconds`` of one sensor as CSV, each block as it arrives.
+
+    With a known rate the length is a sample count (as :meth:`Device.record`), else wall
+    time. If the board goes away, everything received is already written; the error
+    line says how many samples that was.
+    """
+    import numpy as np
+
+    from .link import LinkError, LinkTimeout
+
+    _positive(args.seconds, "--seconds", none_ok=False)
+    _positive(args.rate, "--rate")
+    out = sys.stdout
+    written = 0
     with _open(args) as dev:
-        rec = dev.record(args.sensor if dev.mode == "framed" else 0, args.seconds, args.rate)
-        out = sys.stdout
-        out.write(",".join(rec.channels) + "\n")
-        for row in rec.values:
-            out.write(",".join(f"{v:.5g}" for v in row) + "\n")
-        print(f"{len(rec.raw)} samples at {rec.rate_hz:g} Hz, {rec.lost} lost", file=sys.stderr)
+        stream = dev.stream(_sensor(dev, args.sensor), args.rate)
+        try:
+            with stream as s:
+                rate = s.rate_hz or dev.line_rate_hz
+                wanted = int(round(args.seconds * rate)) if rate else None
+                t_end = time.monotonic() + args.seconds
+                out.write(",".join(s.sensor.channels) + "\n")
+                out.flush()
+                while (written + s.stats.lost < wanted) if wanted is not None else (
+                        time.monotonic() < t_end):
+                    block = s.read(timeout=dev.timeouts.request + 2)
+                    if block is None:
+                        raise LinkTimeout(f"the {s.sensor.id} stream of {dev.url} stalled: "
+                                          f"no samples for {dev.timeouts.request + 2:g} s")
+                    rows = block.raw.astype(np.float32) * np.float32(s.sensor.scale)
+                    if wanted is not None:
+                        rows = rows[:max(0, wanted - s.stats.lost - written)]
+                    out.write("".join(",".join(f"{v:.5g}" for v in row) + "\n" for row in rows))
+                    out.flush()
+                    written += len(rows)
+                rate = rate or dev.line_rate_hz or written / args.seconds
+                lost = s.stats.lost
+        except LinkError as e:
+            raise CommandFailed(f"{e} (the {written} samples received before it are written)"
+                                ) from e
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted after {written} samples (all of them written)"
+                              ) from None
+    print(f"{written} samples at {rate:g} Hz, {lost} lost", file=sys.stderr)
     return 0
 
 
@@ -108,9 +213,12 @@ def _capture(args) -> int:
     from .capture import CaptureSession
     from .data import Dataset
 
-    ds = Dataset(args.dataset)
+    _positive(args.seconds, "--seconds")
+    _positive(args.rate, "--rate")
     with _open(args) as dev:
-        session = CaptureSession(dev, ds, args.sensor if dev.mode == "framed" else 0,
+        sensor = _sensor(dev, args.sensor)
+        ds = Dataset(args.dataset)
+        session = CaptureSession(dev, ds, sensor,
                                  label=args.label, rate_hz=args.rate, seconds=args.seconds)
         if args.scenario:
             dev.scenario(args.scenario)
@@ -126,9 +234,21 @@ def _capture(args) -> int:
 
 
 def _upload(args) -> int:
-    data = Path(args.model).read_bytes()
+    path = Path(args.model)
+    if not path.is_file():
+        raise CommandFailed(f"{args.model}: no such file" if not path.exists() else
+                            f"{args.model} is not a file; give the path of a .tflite model",
+                            EXIT_BAD_INPUT)
+    data = path.read_bytes()
     with _open(args) as dev:
-        slot = dev.upload_model(data, name=Path(args.model).name, commit=not args.no_commit)
+        print(f"uploading {path.name} ({len(data):,} bytes) to {args.url}", file=sys.stderr,
+              flush=True)
+        try:
+            slot = dev.upload_model(data, name=path.name, commit=not args.no_commit)
+        except KeyboardInterrupt:
+            raise Interrupted("upload interrupted; unless it had reached the commit, the board "
+                              "keeps its previous model (`workbench info` shows the slots)"
+                              ) from None
         print(f"{args.model}: {slot.size:,} bytes in slot {slot.index}, {slot.state.name.lower()}, "
               f"arena {slot.arena_bytes:,} bytes")
     return 0
@@ -155,28 +275,18 @@ def _lab(args) -> int:
 
 def _report(args) -> int:
     """Measure a model, explain it for one board, and list the estimates for every board."""
-    from .boards import load_catalog
-    from .boards.catalog import UnknownBoardError
-    from .optimize import ModelImportError, evaluate, measure, report
+    from .boards import get_board, load_catalog
+    from .optimize import board_verdict, load_model, measure, report
     from .optimize.boardfit import fmt_bytes
     from .optimize.variants import Variant
-    from .tflite import ModelError
 
-    try:
-        catalog = load_catalog()
-        if args.board not in catalog:
-            raise UnknownBoardError(f"unknown board {args.board!r}; see `workbench boards`")
-        from .optimize import load_model
-
-        imported = load_model(args.model)
-        variant = Variant(Path(args.model).name, imported.kind, imported.tflite,
-                          imported.keras_model, imported.notes)
-        runtime = "litert" if catalog[args.board].runtime == "litert" else "tflm"
-        m = measure(variant, runtime=runtime)
-        rep = report(m, args.board)
-    except (ModelImportError, ModelError, UnknownBoardError) as e:
-        print(f"workbench: {e}", file=sys.stderr)
-        return 2
+    catalog = load_catalog()
+    board = get_board(args.board)  # an unknown id says which it may have meant
+    imported = load_model(args.model, trusted=args.trust_model)
+    variant = Variant(Path(args.model).name, imported.kind, imported.tflite,
+                      imported.keras_model, imported.notes)
+    m = measure(variant, runtime="litert" if board.runtime == "litert" else "tflm")
+    rep = report(m, board)
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))
     else:
@@ -187,17 +297,28 @@ def _report(args) -> int:
             print(f"  {w['level']}: {w['text']}")
         print(f"{'board':15s} {'fits':5s} {'latency':>12s} {'energy':>10s}  why not / basis")
         for b in catalog.values():
-            v = evaluate(m, b)
-            lat = "?" if v.latency_ms is None else f"{'~' if v.latency_source != 'measured' else ''}{v.latency_ms:.2f} ms"
+            v = board_verdict(m, b)
+            mark_estimate = "~" if v.latency_source != "measured" else ""
+            lat = "?" if v.latency_ms is None else f"{mark_estimate}{v.latency_ms:.2f} ms"
             en = "?" if v.energy_mj is None else f"{v.energy_mj:.3f} mJ"
-            why = "; ".join(v.reasons) if v.reasons else ""
-            mark = "*" if b.id == args.board else " "
-            print(f"{mark}{b.id:14s} {'yes' if v.fits else 'no':5s} {lat:>12s} {en:>10s}  {why}")
+            mark = "*" if b.id == board.id else " "
+            print(f"{mark}{b.id:14s} {'yes' if v.fits else 'no':5s} {lat:>12s} {en:>10s}  "
+                  f"{_why_or_basis(v)}")
         print("~ estimated by the cost model (docs/latency-model.md)")
+        print(f"basis for {board.id}: {board_verdict(m, board).basis}")
     if args.output:
         path = rep.save(args.output)
         print(f"report written to {path}", file=sys.stderr)
     return 0
+
+
+def _why_or_basis(v) -> str:
+    """Why a board cannot hold the model, else what its latency rests on (short form)."""
+    if v.reasons:
+        return "; ".join(v.reasons)
+    if v.latency_source == "measured":
+        return v.basis
+    return v.basis.split(":", 1)[0]  # "TFLite Micro reference kernels on one Cortex-M4F ..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default="nano33ble", help="catalog id (see `workbench boards`)")
     s.add_argument("-o", "--output", help="write the HTML report here (and a .json beside it)")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--trust-model", action="store_true",
+                   help="load a .h5/.keras model even if it holds Lambda layers, whose code "
+                   "runs when it loads (only for files from someone you trust)")
     s.set_defaults(func=_report)
 
     s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
@@ -274,13 +398,51 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "lab":
         parser.error("unrecognized arguments: " + " ".join(extra))
     args.extra = extra
-    from .link import LinkError
-
     try:
         return args.func(args) or 0
-    except LinkError as e:
-        print(f"workbench: {e}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as e:
+        _say(str(e) or "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OUTPUT_CLOSED
+    except CommandFailed as e:
+        _say(str(e))
+        return e.code
+    except WorkbenchError as e:
+        from .link import LinkError
+
+        _say(_message(e))
+        bad_input = isinstance(e, (ValueError, KeyError)) and not isinstance(e, LinkError)
+        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
+    except OSError as e:  # a file or folder: missing, unreadable, not writable
+        where = f"{e.filename}: " if e.filename else ""
+        _say(f"{where}{e.strerror or e}")
+        return EXIT_BAD_INPUT if isinstance(e, (FileNotFoundError, IsADirectoryError,
+                                                NotADirectoryError)) else EXIT_FAILED
+
+
+def _message(e: BaseException) -> str:
+    """An exception's message without KeyError's quotes."""
+    if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        return e.args[0]
+    return str(e) or type(e).__name__
+
+
+def _say(message: str) -> None:
+    """One line on stderr: the CLI's whole report of a failure."""
+    print("workbench: " + " ".join(message.split()), file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: point stdout at /dev/null so that the
+    interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file descriptor: nothing to flush
+        pass
 
 
 if __name__ == "__main__":

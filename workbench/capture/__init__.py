@@ -2,7 +2,9 @@
 
 Call order: open a device (``workbench.open_device``), open a dataset
 (``workbench.data.Dataset``), then ``capture(dev, ds, "accel", seconds=5,
-label="wave")`` or a :class:`CaptureSession` you start and stop yourself.
+label="wave")`` or a :class:`CaptureSession` you start and stop yourself;
+:class:`Recorder` is the take-by-take state machine the capture widget drives.
+Light to import, so the names load eagerly.
 """
 
 from .recorder import Recorder, RecorderStatus

@@ -5,12 +5,18 @@ Call order: ``ds = Dataset(path)`` (opens or creates the folder), add data with
 ``workbench.data.formats``), label it (``set_label``, ``add_region``), then
 ``snapshot(ds)`` to name the version, ``windows(ds, length)`` and
 ``split_recordings(ds)`` to feed training.
+
+Modules: :mod:`.store` (the folder, recordings, labels), :mod:`.versioning` (snapshots and
+summaries), :mod:`.windowing` (windows and splits), :mod:`.labeling`, :mod:`.segment` and
+:mod:`.quality` (label tools), :mod:`.formats` (import and export). Light to import (NumPy),
+so the names load eagerly.
 """
 
-from .snapshots import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
 from .store import (Dataset, DatasetError, DatasetWarning, Recording, RecordingMeta,
                     RecordingWriter, Region)
-from .windows import Split, Windows, split_recordings, windows
+from .versioning import (Snapshot, Summary, load_manifest, snapshot, snapshots, summarize,
+                         verify_snapshot)
+from .windowing import Split, Windows, split_recordings, windows
 
 __all__ = ["Dataset", "DatasetError", "DatasetWarning", "Recording", "RecordingMeta",
            "RecordingWriter", "Region",

@@ -9,46 +9,60 @@ The flow, each step a plain object the next one takes::
     table.board = "pico"                              # re-evaluated for another board
     report(variants[2].tflite, "nano33ble", data=data).save("int8.html")
 
-Modules: :mod:`.variants` (conversion), :mod:`.measure` (measurement), :mod:`.graph`
+Modules: :mod:`.variants` (conversion), :mod:`.measuring` (measurement), :mod:`.graph`
 (op-by-op analysis), :mod:`.latency` (the per-board cost model, docs/latency-model.md),
 :mod:`.boardfit` (fits and estimates for one board), :mod:`.table` (the comparison),
-:mod:`.report` (the HTML report), :mod:`.importers` (existing .tflite, Keras,
+:mod:`.reporting` (the HTML report), :mod:`.importers` (existing .tflite, Keras,
 SavedModel and ONNX models). The widget is :class:`workbench.ui.CompareTable`.
 
+Call order: :func:`make_variants` (or :func:`load_model` / :func:`variant_from_tflite` for a
+model that exists) -> :func:`measure` / :func:`measure_all` (and :func:`measure_on_device`
+for a board's own latency) -> :func:`board_verdict` for one board, or a
+:class:`ComparisonTable` for many rows -> :func:`report`. :func:`analyze` and
+:func:`estimate` are the op-by-op analysis and the cost model underneath.
+
 ``import workbench.optimize`` is light: each name loads its module on first use, and
-TensorFlow only loads when something is converted.
+TensorFlow only loads when something is converted. ``.h5`` models run code when they
+load, so :func:`load_model` refuses untrusted ones that hold ``Lambda`` layers (see
+:mod:`.importers`).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .._exports import lazy
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from .boardfit import board_verdict
+    from .graph import Graph, analyze
+    from .importers import ImportedModel, ModelImportError, UntrustedModelError, load_model
+    from .latency import LatencyEstimate, estimate
+    from .measuring import measure, measure_all, measure_on_device
+    from .records import BoardVerdict, Measurement
+    from .reporting import Report, report
+    from .table import ComparisonTable
+    from .variants import TECHNIQUES, FineTune, Variant, make_variants, variant_from_tflite
+
+# public name -> submodule that defines it (no submodule is named like a public name)
 _LAZY = {
     "Variant": ".variants", "make_variants": ".variants", "TECHNIQUES": ".variants",
     "FineTune": ".variants", "variant_from_tflite": ".variants",
-    "measure": ".measure", "measure_all": ".measure", "measure_on_device": ".measure",
+    "measure": ".measuring", "measure_all": ".measuring", "measure_on_device": ".measuring",
     "Measurement": ".records", "BoardVerdict": ".records",
-    "evaluate": ".boardfit",
+    "board_verdict": ".boardfit",
     "analyze": ".graph", "Graph": ".graph",
     "estimate": ".latency", "LatencyEstimate": ".latency",
     "ComparisonTable": ".table",
-    "report": ".report", "Report": ".report",
+    "report": ".reporting", "Report": ".reporting",
     "load_model": ".importers", "ImportedModel": ".importers",
-    "ModelImportError": ".importers",
+    "ModelImportError": ".importers", "UntrustedModelError": ".importers",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["BoardVerdict", "ComparisonTable", "FineTune", "Graph", "ImportedModel",
+           "LatencyEstimate", "Measurement", "ModelImportError", "Report", "TECHNIQUES",
+           "UntrustedModelError", "Variant", "analyze", "board_verdict", "estimate", "load_model",
+           "make_variants", "measure", "measure_all", "measure_on_device", "report",
+           "variant_from_tflite"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy(__name__, _LAZY)

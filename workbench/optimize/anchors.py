@@ -88,7 +88,7 @@ def _randomize(model, rng: np.random.Generator) -> None:
 
 
 def _kws_model():
-    from ..train._tf import keras
+    from ..train.tf_runtime import keras
 
     k = keras()
     layers = k.layers
@@ -110,7 +110,7 @@ def _kws_model():
 
 
 def _ad_model():
-    from ..train._tf import keras
+    from ..train.tf_runtime import keras
 
     k = keras()
     layers = k.layers

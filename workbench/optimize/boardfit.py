@@ -1,6 +1,6 @@
 """Does a measured variant fit a board, and how fast will it run there?
 
-:func:`evaluate` turns one :class:`~workbench.optimize.records.Measurement` (board
+:func:`board_verdict` turns one :class:`~workbench.optimize.records.Measurement` (board
 independent) and one catalog board into a :class:`~workbench.optimize.records.BoardVerdict`:
 
 * **fits**: the model must fit one model slot of the board's flash, its smallest working
@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..boards.catalog import Board
 from .records import BoardVerdict, Measurement
 
-__all__ = ["evaluate", "fmt_bytes"]
+__all__ = ["board_verdict", "fmt_bytes"]
 
 
 def fmt_bytes(n: int | float | None) -> str:
@@ -64,7 +64,7 @@ def _reasons(m: Measurement, board: Board) -> list[str]:
     return reasons
 
 
-def evaluate(m: Measurement, board: Board) -> BoardVerdict:
+def board_verdict(m: Measurement, board: Board) -> BoardVerdict:
     """The verdict of ``board`` on ``m``: fits (with reasons) and latency/energy.
 
     Pure: reads ``m`` and the board, returns a new record. When ``m.graph`` is None

@@ -22,6 +22,14 @@ whose ``tflite`` bytes the optimize step can measure and the deploy step can shi
 for :func:`~workbench.train.export.to_tflite`. Anything that cannot be imported
 raises :class:`ModelImportError`, whose message says what is wrong and what to do.
 
+Model files can carry code: a Keras ``Lambda`` layer stores its Python function, and
+Keras runs it when it rebuilds the model. Keras refuses that in ``.keras`` files (safe
+mode) but not in legacy ``.h5`` files, so :func:`load_model` reads an HDF5 file's model
+configuration (JSON, with h5py, before Keras sees the file) and raises
+:class:`UntrustedModelError` if it holds a ``Lambda`` layer, unless the caller says the
+file is trusted (``trusted=True``; ``workbench report --trust-model``), which also lifts
+Keras's safe mode for ``.keras`` files.
+
 Usage::
 
     from workbench.optimize.importers import load_model
@@ -54,6 +62,7 @@ from ..errors import WorkbenchError
 
 __all__ = [
     "ModelImportError",
+    "UntrustedModelError",
     "ImportedModel",
     "load_model",
     "ACCEPTED",
@@ -95,6 +104,14 @@ class ModelImportError(WorkbenchError, ValueError):
     """
 
 
+class UntrustedModelError(ModelImportError):
+    """A model file that would run code of its own when loaded (a Keras ``Lambda`` layer
+    in a legacy ``.h5`` file), refused because the caller did not say it is trusted.
+
+    The message names the layers and says how to load the file if it is trusted.
+    """
+
+
 @dataclass
 class ImportedModel:
     """A model brought into the workbench, as .tflite bytes.
@@ -112,7 +129,8 @@ class ImportedModel:
     notes: list[str] = field(default_factory=list)
 
 
-def load_model(src, *, quantize: str = "float", representative=None) -> ImportedModel:
+def load_model(src, *, quantize: str = "float", representative=None,
+               trusted: bool = False) -> ImportedModel:
     """Import a model from a .tflite, Keras, SavedModel or ONNX source.
 
     Args:
@@ -127,11 +145,16 @@ def load_model(src, *, quantize: str = "float", representative=None) -> Imported
         representative: int8 calibration inputs, shape ``(n, *input_shape)``. For an
             ONNX model whose layout onnx2tf changed to channels-last, data in the
             ONNX (channels-first) layout is transposed for you.
+        trusted: the file comes from someone whose code you would run. Only then are
+            Keras files with ``Lambda`` layers loaded: their Python code runs when
+            Keras rebuilds the model (``.h5``; ``.keras`` with Keras's safe mode off).
 
     Returns:
         An :class:`ImportedModel`. Converted models have a batch dimension of 1.
 
     Raises:
+        UntrustedModelError: a ``.h5`` file holding ``Lambda`` layers, and ``trusted``
+            is False. Nothing in the file was run.
         ModelImportError: missing file; unknown file type; a directory that is not a
             SavedModel; bytes that are not a valid .tflite; a Keras file that does not
             load; ONNX without its converter installed, or a conversion that fails;
@@ -144,7 +167,7 @@ def load_model(src, *, quantize: str = "float", representative=None) -> Imported
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _from_tflite(bytes(src), "<bytes>", quantize, representative)
     if isinstance(src, (str, os.PathLike)):
-        return _from_path(src, quantize, representative)
+        return _from_path(src, quantize, representative, trusted)
     flavour = _keras_flavour(src)
     if flavour is not None:
         return _from_keras_object(src, flavour, "<keras model>", "keras", quantize,
@@ -158,23 +181,23 @@ def load_model(src, *, quantize: str = "float", representative=None) -> Imported
 # --------------------------------------------------------------------------------------
 
 
-def _from_path(src, quantize, representative) -> ImportedModel:
+def _from_path(src, quantize, representative, trusted: bool) -> ImportedModel:
     path = Path(src).expanduser()
     if not path.exists():
         where = "" if path.is_absolute() else f" (relative paths start from {Path.cwd()})"
         raise ModelImportError(f"no such file or directory: {str(src)!r}{where}. Check the path.")
     if path.is_dir():
         if any((path / name).is_file() for name in _SAVED_MODEL_FILES):
-            return _from_saved_model(path, str(path), quantize, representative, [])
+            return _from_saved_model(path, str(path), quantize, representative, [], trusted)
         raise ModelImportError(_not_a_saved_model(path))
     if path.name in _SAVED_MODEL_FILES:
         return _from_saved_model(path.parent, str(path.parent), quantize, representative,
-                                 [f"imported the SavedModel directory {path.parent}"])
+                                 [f"imported the SavedModel directory {path.parent}"], trusted)
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return _from_tflite(path.read_bytes(), str(path), quantize, representative)
     if suffix in _KERAS_SUFFIXES:
-        return _from_keras_file(path, quantize, representative, [])
+        return _from_keras_file(path, quantize, representative, [], trusted)
     if suffix == ".onnx":
         return _from_onnx(path, quantize, representative)
     # An unexpected name: recognise the content if we can.
@@ -185,10 +208,12 @@ def _from_path(src, quantize, representative) -> ImportedModel:
                             [f"recognised {path.name} as a .tflite model by its content"])
     if head[:8] == _HDF5_MAGIC:
         return _from_keras_file(path, quantize, representative,
-                                [f"recognised {path.name} as a Keras HDF5 file by its content"])
+                                [f"recognised {path.name} as a Keras HDF5 file by its content"],
+                                trusted)
     if head[:4] == b"PK\x03\x04" and _keras_zip_version(path) is not None:
         return _from_keras_file(path, quantize, representative,
-                                [f"recognised {path.name} as a .keras archive by its content"])
+                                [f"recognised {path.name} as a .keras archive by its content"],
+                                trusted)
     hint = _SUFFIX_HINTS.get(suffix)
     what = f"{path.name} looks like {hint}" if hint else (
         f"don't know how to import {path.name} (suffix {suffix or 'none'!r})")
@@ -250,8 +275,11 @@ def _from_keras_object(model, flavour: str, source: str, kind: str, quantize,
     return ImportedModel(blob, source, kind, model, notes)
 
 
-def _from_keras_file(path: Path, quantize, representative, notes: list[str]) -> ImportedModel:
+def _from_keras_file(path: Path, quantize, representative, notes: list[str],
+                     trusted: bool) -> ImportedModel:
     source = str(path)
+    if not trusted:
+        _refuse_code_in_hdf5(path)
     writer = _keras_writer(path)
     errors = []
     loaders = [("tf_keras", _load_tf_keras)]
@@ -259,7 +287,7 @@ def _from_keras_file(path: Path, quantize, representative, notes: list[str]) -> 
         loaders.insert(0, ("Keras 3", _load_keras3))
     for name, loader in loaders:
         try:
-            model = loader(path)
+            model = loader(path, trusted)
         except Exception as exc:  # each loader fails its own way; report them all
             errors.append(f"{name}: {_last_line(exc)}")
             continue
@@ -267,6 +295,11 @@ def _from_keras_file(path: Path, quantize, representative, notes: list[str]) -> 
         notes = [*notes, f"loaded with {name}{by}"]
         return _from_keras_object(model, "keras3" if name == "Keras 3" else "tf_keras",
                                   source, "keras", quantize, representative, notes)
+    if not trusted and any("safe_mode" in e for e in errors):
+        raise UntrustedModelError(
+            f"{path} holds a Lambda layer (Python code stored in the file), which Keras's safe "
+            "mode refused to load. Replace the Lambda layers with ordinary layers and save "
+            "the model again; or, " + _TRUST_HINT)
     by = f" The file was written by Keras {writer}." if writer else ""
     k3 = (" Keras 3 files need Keras 3 (pip install 'keras>=3') to load." if writer
           and writer.startswith("3") and importlib.util.find_spec("keras") is None else "")
@@ -279,11 +312,11 @@ def _from_keras_file(path: Path, quantize, representative, notes: list[str]) -> 
 
 
 def _from_saved_model(path: Path, source: str, quantize, representative,
-                      notes: list[str]) -> ImportedModel:
+                      notes: list[str], trusted: bool) -> ImportedModel:
     notes = list(notes)
     if (path / "keras_metadata.pb").is_file():  # written by tf_keras: load it as Keras
         try:
-            model = _load_tf_keras(path)
+            model = _load_tf_keras(path, trusted)
         except Exception as exc:
             notes.append(f"could not load it as a tf_keras model ({_last_line(exc)}); "
                          "converted its serving signature instead")
@@ -505,7 +538,7 @@ def _convert_keras(model, source: str, quantize, representative) -> bytes:
 
 def _convert_signature(path, source: str, quantize, representative):
     """A SavedModel's serving signature -> (.tflite bytes, notes), batch fixed to 1."""
-    from ..train._tf import keras as _keras, tf as _tf
+    from ..train.tf_runtime import keras as _keras, tf as _tf
 
     tf, keras = _tf(), _keras()
     try:
@@ -602,7 +635,7 @@ def _tfmot_scopes():
     """Let tf_keras deserialize quantization-aware and pruned layers (tfmot's wrappers)."""
     with contextlib.ExitStack() as stack:
         if importlib.util.find_spec("tensorflow_model_optimization") is not None:
-            from ..train._tf import tfmot
+            from ..train.tf_runtime import tfmot
 
             mot = tfmot()
             stack.enter_context(mot.quantization.keras.quantize_scope())
@@ -610,22 +643,88 @@ def _tfmot_scopes():
         yield
 
 
-def _load_tf_keras(path: Path):
-    from ..train._tf import keras
+def _load_tf_keras(path: Path, trusted: bool):
+    from ..train.tf_runtime import keras
 
     with _tfmot_scopes():
-        return keras().models.load_model(str(path), compile=False)
+        return keras().models.load_model(str(path), compile=False, safe_mode=not trusted)
 
 
-def _load_keras3(path: Path):
-    from ..train._tf import tf
+def _load_keras3(path: Path, trusted: bool):
+    from ..train.tf_runtime import tf
 
     tf()  # legacy Keras for tf.keras first; Keras 3 is the separate ``keras`` package
     import keras
 
     if not keras.__version__.startswith("3"):
         raise ImportError(f"the installed keras is {keras.__version__}, not Keras 3")
-    return keras.saving.load_model(str(path), compile=False)
+    return keras.saving.load_model(str(path), compile=False, safe_mode=not trusted)
+
+
+def _refuse_code_in_hdf5(path: Path) -> None:
+    """Raise :class:`UntrustedModelError` if the HDF5 file ``path`` holds layers with code.
+
+    Reads only the file's ``model_config`` attribute (JSON) with h5py; Keras never sees the
+    file. A file that is not HDF5, or holds no model configuration (weights only), passes:
+    Keras then fails on it without running anything.
+    """
+    with open(path, "rb") as fh:
+        if fh.read(8) != _HDF5_MAGIC:
+            return
+    try:
+        import h5py
+    except ImportError as exc:  # h5py comes with TensorFlow; without it nothing can be checked
+        raise UntrustedModelError(
+            f"{path} is a Keras HDF5 file, which can carry code that runs when it loads, and "
+            "h5py (needed to check it first) is not installed. Install h5py, or "
+            + _TRUST_HINT) from exc
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError:
+        return  # not readable as HDF5: the Keras loaders report it
+    if raw is None:
+        return
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError as exc:
+        raise UntrustedModelError(
+            f"{path}: its model configuration is not valid JSON, so it cannot be checked for "
+            f"code ({exc}). If " + _TRUST_HINT[3:]) from exc
+    found = _layers_with_code(config)
+    if found:
+        names = ", ".join(repr(n) for n in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise UntrustedModelError(
+            f"{path} holds {len(found)} Lambda layer(s) ({names}): Python code stored in the "
+            "file, which Keras runs when it loads a legacy .h5 model (its safe mode covers "
+            ".keras files only), so it was not loaded. Replace the Lambda layers with "
+            "ordinary layers and save the model again; or, " + _TRUST_HINT)
+
+
+_TRUST_HINT = ("if you trust whoever made the file as you would trust their code, load it "
+               "with load_model(path, trusted=True) (workbench report --trust-model).")
+
+
+def _layers_with_code(config) -> list[str]:
+    """Names of the layers in a Keras model config that carry Python code (``Lambda``)."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            cls = str(node.get("class_name", ""))
+            inner = node.get("config")
+            if cls.split(">")[-1].split(".")[-1] == "Lambda" or (
+                    isinstance(inner, dict) and inner.get("function_type") == "lambda"):
+                name = inner.get("name") if isinstance(inner, dict) else None
+                found.append(str(name or cls))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
 
 
 def _keras_zip_version(path: Path) -> str | None:

@@ -9,7 +9,8 @@ read them, and ``to_dict()`` gives JSON-ready dicts.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["Measurement", "BoardVerdict"]
@@ -57,15 +58,13 @@ class Measurement:
         return self.model_bytes + (self.code_bytes or 0)
 
     def to_dict(self) -> dict[str, Any]:
-        graph, pred = self.graph, self.predictions
-        self.graph = self.predictions = None
-        try:
-            d = asdict(self)
-        finally:
-            self.graph, self.predictions = graph, pred
-        d.pop("predictions", None)
+        """A JSON-ready copy: every field but ``predictions``, the graph as its own dict,
+        and ``flash_bytes``. Reads the measurement and never changes it (the dict shares
+        nothing with it)."""
+        d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+             if f.name not in ("graph", "predictions")}
         d["flash_bytes"] = self.flash_bytes
-        d["graph"] = graph.to_dict() if graph is not None else None
+        d["graph"] = self.graph.to_dict() if self.graph is not None else None
         return d
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..boards.catalog import Board, get_board, load_catalog
-from .boardfit import evaluate, fmt_bytes
+from .boardfit import board_verdict, fmt_bytes
 from .records import BoardVerdict, Measurement
 
 __all__ = ["ComparisonTable", "Column", "COLUMNS", "CSV_FIELDS", "SORT_KEYS", "PARETO_X",
@@ -222,7 +222,7 @@ class ComparisonTable:
         if new == self._board:
             return
         self._board = new
-        self._verdicts = {m.name: evaluate(m, new) for m in self._measurements}
+        self._verdicts = {m.name: board_verdict(m, new) for m in self._measurements}
         self._notify("board")
 
     @property
@@ -465,9 +465,9 @@ class ComparisonTable:
 
     def refresh(self) -> ComparisonTable:
         """Re-evaluate every row on the current board, e.g. after
-        :func:`~workbench.optimize.measure.measure_on_device` added what a board reported
+        :func:`~workbench.optimize.measuring.measure_on_device` added what a board reported
         (observers are told ``"rows"``)."""
-        self._verdicts = {m.name: evaluate(m, self._board) for m in self._measurements}
+        self._verdicts = {m.name: board_verdict(m, self._board) for m in self._measurements}
         self._notify("rows")
         return self
 
@@ -475,10 +475,10 @@ class ComparisonTable:
         """Every variant on every catalog board: ``{variant: {board id: BoardVerdict}}``.
 
         ``kind`` keeps the boards of that kind (``"mcu"``, ``"linux"``; None: all). The
-        table's own board is unchanged; this is :func:`evaluate` for each pair.
+        table's own board is unchanged; this is :func:`~.boardfit.board_verdict` for each pair.
         """
         boards = [b for b in self.catalog.values() if kind is None or b.kind == kind]
-        return {m.name: {b.id: evaluate(m, b) for b in boards} for m in self._measurements}
+        return {m.name: {b.id: board_verdict(m, b) for b in boards} for m in self._measurements}
 
     def across_boards_html(self, kind: str | None = "mcu") -> str:
         """:meth:`across_boards` as an HTML table: estimated (~) or measured latency per
@@ -589,7 +589,7 @@ class ComparisonTable:
             raise ValueError(f"a variant named {m.name!r} is already in the table; "
                              "give each variant its own name")
         self._measurements.append(m)
-        self._verdicts[m.name] = evaluate(m, self._board)
+        self._verdicts[m.name] = board_verdict(m, self._board)
 
     def _notify(self, what: str) -> None:
         for callback in list(self._observers):

@@ -234,7 +234,7 @@ def _train_qat(model, data, ft: FineTune):
 
 def _prune(model, data, ft: FineTune):
     from ..train.fit import set_seed
-    from ..train.prune import prune
+    from ..train.pruning import prune
 
     set_seed(ft.seed)
     return prune(model, data.X_train, data.y_train, target_sparsity=ft.prune_sparsity,
@@ -242,7 +242,7 @@ def _prune(model, data, ft: FineTune):
 
 
 def _cluster(model, data, ft: FineTune):
-    from ..train.cluster import cluster
+    from ..train.clustering import cluster
     from ..train.fit import set_seed
 
     set_seed(ft.seed)
@@ -251,7 +251,7 @@ def _cluster(model, data, ft: FineTune):
 
 
 def _distill(model, data, student, ft: FineTune):
-    from ..train._tf import keras
+    from ..train.tf_runtime import keras
     from ..train.distill import Distiller
     from ..train.fit import set_seed, train
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._tf import keras, tf
+from .tf_runtime import keras, tf
 
 __all__ = ["Distiller", "outputs_kind"]
 
@@ -147,7 +147,7 @@ def _make_class():
                     raise TypeError(
                         f"{what} must be a tf_keras Model, got {type(m).__module__}."
                         f"{type(m).__qualname__} (build models with workbench.train.zoo or "
-                        "workbench.train._tf.keras(); Keras 3 models cannot be distilled "
+                        "workbench.train.tf_runtime.keras(); Keras 3 models cannot be distilled "
                         "into quantization-aware students)")
             if student is teacher:
                 raise ValueError("student and teacher are the same model")

@@ -152,7 +152,7 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "int16x8", "dynamic"]
         raise ValueError(f"representative data is only used with quantize='int8' or "
                          f"'int16x8', not {quantize!r}")
 
-    from ._tf import tf as _tf
+    from .tf_runtime import tf as _tf
 
     tf = _tf()
     spec = tf.TensorSpec((int(batch_size), *input_shape), tf.float32,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, snapshot, split_recordings, windows
-from ._tf import keras, tf
+from .tf_runtime import keras, tf
 from .features import Normalizer
 
 
@@ -161,7 +161,7 @@ class TrainingRecord:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def evaluate(model, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
+def classification_metrics(model, X: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, per-class precision/recall and the confusion matrix (rows: truth)."""
     if not len(X):
         return {"accuracy": None, "n": 0}
@@ -199,7 +199,7 @@ class TrainResult:
         return model_path, self.record.save(base.with_suffix(".json"))
 
 
-def train(model, data: TrainingData, config: TrainConfig = TrainConfig(), *,
+def train(model, data: TrainingData, config: TrainConfig | None = None, *,
           callbacks: list | tuple = (), technique: str = "float", verbose: int = 0) -> TrainResult:
     """Train ``model`` on ``data`` and return it with its :class:`TrainingRecord`.
 
@@ -210,8 +210,9 @@ def train(model, data: TrainingData, config: TrainConfig = TrainConfig(), *,
     ``config.compile`` is False; trains it in place. Early stopping watches the
     validation loss (the training loss if there is no validation set) and
     restores the best weights. ``callbacks`` (e.g. the training widget's) are
-    added to Keras's.
+    added to Keras's. ``config`` defaults to a new ``TrainConfig()`` per call.
     """
+    config = TrainConfig() if config is None else config
     k = keras()
     set_seed(config.seed)
     if not hasattr(model, "fit") and callable(model):
@@ -234,7 +235,7 @@ def train(model, data: TrainingData, config: TrainConfig = TrainConfig(), *,
     seconds = time.perf_counter() - t0
     epochs_run = len(history.history.get("loss", []))
     predictor = getattr(model, "student", model)
-    metrics = {name: evaluate(predictor, X, y, data.classes)
+    metrics = {name: classification_metrics(predictor, X, y, data.classes)
                for name, X, y in (("train", data.X_train, data.y_train),
                                   ("val", data.X_val, data.y_val),
                                   ("test", data.X_test, data.y_test))}

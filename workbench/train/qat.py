@@ -23,7 +23,7 @@ quantize ``Conv1D``, ``MaxPooling1D``, ``SeparableConv1D``, recurrent layers and
 kernel on a ``(T, 1, C)`` tensor, as the model zoo does. Models with such layers
 raise :class:`UnsupportedLayerError`, which names every offending layer.
 
-TensorFlow is imported on the first call, never at import (see ``_tf``).
+TensorFlow is imported on the first call, never at import (see ``tf_runtime``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from ._tf import keras, tfmot
+from .tf_runtime import keras, tfmot
 from ..errors import WorkbenchError
 
 __all__ = ["UnsupportedLayerError", "quantize_aware", "qat_from_scratch", "is_quantize_aware"]
@@ -77,7 +77,7 @@ def _check_model(model: Any) -> None:
         hint = ""
         if type(model).__module__.startswith("keras"):
             hint = (" It looks like a Keras 3 model; QAT needs legacy Keras 2 (tf_keras). "
-                    "Build it with workbench.train.zoo or workbench.train._tf.keras().")
+                    "Build it with workbench.train.zoo or workbench.train.tf_runtime.keras().")
         raise TypeError(f"expected a tf_keras Model, got {kind}.{hint}")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: give it an Input (or call "

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence, Union
 
-from ._tf import keras
+from .tf_runtime import keras
 
 __all__ = [
     "SIZES",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import numpy as np
 
-from workbench.data.snapshots import Summary, summarize
+from workbench.data.versioning import Summary, summarize
 from workbench.data.store import Dataset, Region
 
 from .labeler import LABEL_PALETTE, envelope, label_colors

@@ -83,7 +83,7 @@ class TrainingMonitor(w.VBox):
 
     def callback(self):
         """A Keras callback that feeds this widget and honours its Stop button."""
-        from ..train._tf import keras
+        from ..train.tf_runtime import keras
 
         monitor = self
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from workbench.train.prune import prune, sparsity, layer_sparsity
+    from workbench.train.pruning import prune, sparsity, layer_sparsity
 
     pruned = prune(model, X, y, target_sparsity=0.5, epochs=2)   # NEW, stripped model
     sparsity(pruned)          # ~0.5: fraction of zero kernel weights
@@ -13,7 +13,7 @@ make TFLite Micro faster or the flatbuffer smaller. Prune the float model, then
 quantize (post-training) or fine-tune it with :func:`workbench.train.qat.quantize_aware`
 (which does not keep the zeros exactly; fine-tune briefly).
 
-TensorFlow is imported on the first call, never at import (see ``_tf``).
+TensorFlow is imported on the first call, never at import (see ``tf_runtime``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._tf import keras, tfmot
+from .tf_runtime import keras, tfmot
 
 __all__ = ["prune", "sparsity", "layer_sparsity"]
 
@@ -34,7 +34,7 @@ def _clone(model):
     if not isinstance(model, k.Model):
         raise TypeError(f"expected a tf_keras Model, got {type(model).__module__}."
                         f"{type(model).__qualname__} (build models with workbench.train.zoo or "
-                        "workbench.train._tf.keras())")
+                        "workbench.train.tf_runtime.keras())")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: give it an Input first")
     from .qat import is_quantize_aware

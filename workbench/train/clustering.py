@@ -2,7 +2,7 @@
 
 Usage::
 
-    from workbench.train.cluster import cluster, unique_weights
+    from workbench.train.clustering import cluster, unique_weights
 
     clustered = cluster(model, X, y, n_clusters=16, epochs=1)   # NEW, stripped model
     unique_weights(clustered)      # {"conv1": 16, "head": 16, ...}
@@ -13,7 +13,7 @@ int8 values per channel. BatchNormalization after a convolution is folded into i
 the converter, which scales the clustered values per channel: cluster models without
 BatchNorm (or fold it first) if you need the property to survive conversion.
 
-TensorFlow is imported on the first call, never at import (see ``_tf``).
+TensorFlow is imported on the first call, never at import (see ``tf_runtime``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ._tf import keras, tfmot
-from .prune import _clone, _kernel_layers, _steps_per_epoch
+from .tf_runtime import keras, tfmot
+from .pruning import _clone, _kernel_layers, _steps_per_epoch
 
 __all__ = ["INITS", "cluster", "unique_weights"]
 

@@ -16,7 +16,7 @@ Usage::
     display(r)                                          # in a notebook
 
 Call order and side effects: unless a :class:`~workbench.optimize.records.Measurement` is
-given, :func:`workbench.optimize.measure.measure` runs (child processes for the arena
+given, :func:`workbench.optimize.measuring.measure` runs (child processes for the arena
 search; the test split through the interpreter). Nothing is written until :meth:`Report.save`.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..boards.catalog import Board
-from .boardfit import evaluate, fmt_bytes
+from .boardfit import board_verdict, fmt_bytes
 from .records import Measurement
 from .variants import Variant
 
@@ -86,7 +86,7 @@ def _board(board) -> Board:
 
 
 def report(model, board, *, data=None, name: str | None = None,
-           measurement: Measurement | None = None) -> Report:
+           measurement: Measurement | None = None, trusted: bool = False) -> Report:
     """Explain ``model`` on ``board``: proxy and perceptible metrics, ops, memory, warnings.
 
     Args:
@@ -98,11 +98,14 @@ def report(model, board, *, data=None, name: str | None = None,
         data: a TrainingData or ``(X_test, y_test, classes)`` for accuracy (optional).
         name: the model's name in the report.
         measurement: reuse this measurement of ``model`` instead of measuring again.
+        trusted: passed to :func:`~workbench.optimize.importers.load_model` for a model
+            file: only a trusted ``.h5`` with ``Lambda`` layers (code) is loaded.
 
     Raises:
         workbench.tflite.ModelError: malformed .tflite bytes.
         workbench.boards.catalog.UnknownBoardError: unknown board id.
-        workbench.optimize.importers.ModelImportError: a model that cannot be imported.
+        workbench.optimize.importers.ModelImportError: a model that cannot be imported
+            (:class:`~workbench.optimize.importers.UntrustedModelError`: one with code in it).
     """
     b = _board(board)
     if isinstance(model, Measurement) and measurement is None:
@@ -111,7 +114,7 @@ def report(model, board, *, data=None, name: str | None = None,
         if not isinstance(model, (Variant, bytes, bytearray, memoryview)):
             from .importers import load_model
 
-            imported = load_model(model)
+            imported = load_model(model, trusted=trusted)
             model = Variant(name or Path(str(imported.source)).name, imported.kind,
                             imported.tflite, imported.keras_model, list(imported.notes))
         runtime = "litert" if b.runtime == "litert" else "tflm"
@@ -119,7 +122,7 @@ def report(model, board, *, data=None, name: str | None = None,
     if measurement.graph is None:
         raise ValueError("the measurement has no op analysis (graph); measure the model with "
                          "workbench.optimize.measure() first")
-    verdict = evaluate(measurement, b)
+    verdict = board_verdict(measurement, b)
     from .latency import estimate
 
     est = estimate(measurement.graph, b)
@@ -128,7 +131,7 @@ def report(model, board, *, data=None, name: str | None = None,
 
 
 def _measure(model, data, runtime: str, name: str | None) -> Measurement:
-    from .measure import measure
+    from .measuring import measure
 
     return measure(model, data, runtime=runtime, name=name)
 

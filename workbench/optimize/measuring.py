@@ -15,7 +15,7 @@ and returns a :class:`~workbench.optimize.records.Measurement`:
 * **ops**: parameters, MACs, ops TFLM has no kernel for (named), float ops left in a
   quantized model, hybrid ops;
 * **host latency**: the median invoke time on this machine (a proxy; the per-board
-  estimates are :func:`workbench.optimize.boardfit.evaluate`'s job).
+  estimates are :func:`workbench.optimize.boardfit.board_verdict`'s job).
 
 :func:`measure_on_device` adds what a connected board reports (latency, arena used).
 """
@@ -37,7 +37,7 @@ __all__ = ["measure", "measure_all", "measure_on_device", "ARENA_SEARCH_UPPER",
 #: The largest arena the search tries (bytes): more than any catalog microcontroller has.
 ARENA_SEARCH_UPPER = 4 << 20
 #: Kernel code sizes in a Measurement are for this board's core (they differ per
-#: instruction set); :func:`workbench.optimize.boardfit.evaluate` is per board.
+#: instruction set); :func:`workbench.optimize.boardfit.board_verdict` is per board.
 CODE_SIZE_REFERENCE_BOARD = "nano33ble"
 #: At most this many test windows are timed for the host latency.
 LATENCY_SAMPLES = 50
