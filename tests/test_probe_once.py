@@ -135,7 +135,7 @@ def test_predict_with_the_search_probe_starts_no_child(sine_model):
 
 def test_one_measurement_starts_one_child(sine_model):
     from workbench.optimize import variant_from_tflite
-    from workbench.optimize.measure import measure
+    from workbench.optimize import measure
 
     X = np.linspace(0, 6, 40, dtype=np.float32)[:, None]
     y = (np.sin(X[:, 0]) > 0).astype(int)
@@ -150,7 +150,7 @@ def test_one_measurement_starts_one_child(sine_model):
 def test_a_model_that_cannot_run_is_measured_after_one_child():
     from test_tflite import _with_op, schema
 
-    from workbench.optimize.measure import measure
+    from workbench.optimize import measure
 
     spawn = Spawner()
     got = measure(_with_op(schema.BuiltinOperator.LSH_PROJECTION), spawn=spawn)

@@ -22,7 +22,7 @@ import workbench
 #: every subpackage with a public surface (protocol declares none: its modules are the API)
 PACKAGES = ["workbench.boards", "workbench.link", "workbench.tflite", "workbench.sim",
             "workbench.data", "workbench.data.formats", "workbench.capture", "workbench.train",
-            "workbench.optimize", "workbench.ui"]
+            "workbench.optimize", "workbench.ui", "workbench.refdata"]
 
 
 def run_python(code: str, timeout: float = 300, env: dict | None = None) -> str:

@@ -9,7 +9,7 @@ model is not probed again). No TensorFlow is imported; ``tflite_micro`` loads on
 the runner and the probe's child.
 
 Modules: :mod:`.schema` (the flatbuffer schema, enum and dtype names), :mod:`.model`
-(:func:`inspect_model`), :mod:`.probe`, :mod:`.arena` (:func:`min_arena`; *needed*
+(:func:`inspect_model`), :mod:`.probing`, :mod:`.arena` (:func:`min_arena`; *needed*
 versus *used* arena), :mod:`.runner`.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .arena import ARENA_ALIGNMENT, ArenaFit, min_arena
 from .model import ModelError, ModelGraph, ModelInfo, OperatorInfo, TensorInfo, inspect_model
-from .probe import (
+from .probing import (
     DEFAULT_PROBE_TIMEOUT_S,
     ProbeError,
     ProbeFailure,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import ModelError
-from .probe import DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeResult, ProbeSession, Spawn
+from .probing import DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeResult, ProbeSession, Spawn
 
 __all__ = ["ARENA_ALIGNMENT", "MIN_ARENA_MAX_PROBES", "ArenaFit", "min_arena"]
 

@@ -1,7 +1,7 @@
 """The in-process TFLite Micro interpreter, for a model already proven to run.
 
 :class:`TflmRunner` builds TFLM's interpreter in this process (fast, repeated
-inference) only after a probe in a child process (:mod:`.probe`) showed that the
+inference) only after a probe in a child process (:mod:`.probing`) showed that the
 same model runs in the same arena or a smaller one: in-process, a too-small arena
 can segfault the caller.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .model import ModelError, ModelInfo, TensorInfo, inspect_model
-from .probe import DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeResult, Spawn, probe
+from .probing import DEFAULT_PROBE_TIMEOUT_S, ProbeError, ProbeResult, Spawn, probe
 
 __all__ = ["TflmRunner"]
 
