@@ -124,7 +124,7 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
     m.Log: st.builds(m.Log, level=u8, message=text),
     m.Error: st.builds(m.Error, code=u16, detail=u32, message=text),
     m.Text: st.builds(m.Text, text=text),
-    m.Scenario: st.builds(m.Scenario, current=text,
+    m.ScenarioState: st.builds(m.ScenarioState, current=text,
                           available=st.lists(text, max_size=6).map(tuple)),
     m.Faults: st.builds(m.Faults, drop_rate=f32s, flip_rate=f32s, power_cut_after=u32,
                         disconnect=st.booleans()),
@@ -230,8 +230,8 @@ REPRESENTATIVE = [
     m.Log(2, "low battery"),
     m.Error(m.ErrorCode.MODEL_TOO_LARGE, 123_456, "model needs 300 KiB, slot holds 256 KiB"),
     m.Text("walking"),
-    m.Scenario("idle", ("idle", "walking", "running")),
-    m.Scenario(""),
+    m.ScenarioState("idle", ("idle", "walking", "running")),
+    m.ScenarioState(""),
     m.Faults(),
     m.Faults(0.25, 0.001, 4096, True),
     m.Log(0, "héllo ✓ 😀"),
@@ -361,7 +361,7 @@ def test_mutated_encodings_only_raise_malformed(cls, data):
     (m.Text, b"\x01\xff"),
     (m.Error, bytes(6) + b"\x03\xed\xa0\x80"),  # an encoded surrogate is not UTF-8
     (m.Info, bytes(7) + b"\x01\x80" + bytes(100)),
-    (m.Scenario, b"\x00\x01\x02\xe2\x82"),  # truncated sequence inside the string
+    (m.ScenarioState, b"\x00\x01\x02\xe2\x82"),  # truncated sequence inside the string
     (m.Infer, b"\x01\x00\x05\x00\x00\x00abc"),  # input longer than the payload
     (m.Result, bytes(9) + b"\x01\x01\x00" + bytes(8) + b"\x10\x00\x00\x00"),  # data short
 ])

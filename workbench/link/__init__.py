@@ -17,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 from .device import Device
-from .discovery import FoundDevice, find_devices, list_ports, probe
+from .discovery import FoundDevice, find_devices, list_ports, probe_port
 from .errors import (
     ArenaTooSmall,
     BadArgument,
@@ -47,13 +47,13 @@ from .errors import (
 )
 from .inference import InferenceResult
 from .simcontrol import SimControls
-from .streams import Recording, SampleBlock, Stream
+from .streams import SensorSamples, SampleBlock, Stream
 from .timeouts import Timeouts
 from .transport import DEFAULT_BAUD, MAX_BAUD, MIN_BAUD, check_baud, open_port
 
 __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBlock",
-           "Recording", "InferenceResult", "SimControls",
-           "find_devices", "list_ports", "probe", "FoundDevice",
+           "SensorSamples", "InferenceResult", "SimControls",
+           "find_devices", "list_ports", "probe_port", "FoundDevice",
            "DEFAULT_BAUD", "MIN_BAUD", "MAX_BAUD", "check_baud",
            # errors of the link itself
            "LinkError", "LinkTimeout", "ConnectionLost", "NotFramed", "OpenError",

@@ -30,14 +30,14 @@ from .inference import InferenceResult
 from .linemode import LineMode
 from .session import LinkStats, Session
 from .simcontrol import SimControls
-from .streams import Recording, SampleBlock, Stream, Streams, StreamStats
+from .streams import SensorSamples, SampleBlock, Stream, Streams, StreamStats
 from .timeouts import Timeouts
 
 __all__ = [
     "Device",
     "InferenceResult",
     "LinkStats",
-    "Recording",
+    "SensorSamples",
     "SampleBlock",
     "SimControls",
     "Stream",
@@ -206,7 +206,7 @@ class Device:
         return self.streams.open(self.sensor(0 if self.mode == "line" else sensor), rate_hz)
 
     def record(self, sensor: str | int = 0, seconds: float = 1.0,
-               rate_hz: float | None = None) -> Recording:
+               rate_hz: float | None = None) -> SensorSamples:
         """Stream ``seconds`` worth of one sensor and return the samples.
 
         See :meth:`Streams.record <.streams.Streams.record>`: the length is a
@@ -277,7 +277,7 @@ class Device:
         return self.hello()
 
     # ----------------------------------------------------------------- virtual board
-    def scenario(self, name: str = "") -> m.Scenario:
+    def scenario(self, name: str = "") -> m.ScenarioState:
         """Virtual board: set what it is 'doing' (empty name: just ask). Same as
         ``dev.sim.scenario``; raises :class:`NotSupported` on a real board."""
         return self.sim.scenario(name)

@@ -65,7 +65,7 @@ def list_ports() -> list[FoundDevice]:
     return found
 
 
-def probe(dev: FoundDevice, baudrate: int = 115200) -> FoundDevice:
+def probe_port(dev: FoundDevice, baudrate: int = 115200) -> FoundDevice:
     """Open the port and try the HELLO handshake; fills ``hello`` or ``probe_error``."""
     from . import LinkError, open_device
 
@@ -91,7 +91,7 @@ def find_devices(probe_ports: bool = True, extra_urls: list[str] = (),
     if probe_ports:
         for dev in found:
             if probe_all or dev.usb or dev.virtual or dev.url in extra_urls:
-                probe(dev, baudrate)
+                probe_port(dev, baudrate)
             else:
                 dev.probe_error = "not probed: not a USB port (--probe-all to try)"
     return found

@@ -27,7 +27,7 @@ class ConnectionLost(LinkError):
     """The port closed or the device went away while we were talking to it.
 
     ``recording`` holds what :meth:`~workbench.link.Device.record` had received
-    before the loss (a :class:`~workbench.link.Recording`), else None.
+    before the loss (a :class:`~workbench.link.SensorSamples`), else None.
     """
 
     recording = None

@@ -44,14 +44,14 @@ class SimControls:
                                f"{self._session.url} is {who}, a real board. Make it do the "
                                "thing for real (move it, make the sound) instead.")
 
-    def scenario(self, name: str = "") -> m.Scenario:
+    def scenario(self, name: str = "") -> m.ScenarioState:
         """Set what the board is 'doing' (``walking``, ``wave``...); an empty name only asks.
 
         Returns the current scenario and the ones available. Raises
         :class:`BadArgument` (listing them) for an unknown name.
         """
         self._require("scenarios")
-        return m.Scenario.decode(self._session.request(m.Msg.SIM_SCENARIO,
+        return m.ScenarioState.decode(self._session.request(m.Msg.SIM_SCENARIO,
                                                        m.Text(name).encode()).payload)
 
     def inject_faults(self, faults: m.Faults) -> None:

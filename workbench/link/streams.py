@@ -3,7 +3,7 @@
 A :class:`Stream` is one sensor's samples, started when entered (``with``) and
 stopped on exit; :class:`Streams` is the table of a device's active streams
 (STREAM_START / STREAM_STOP on the wire, SAMPLES events routed by sensor) and
-:meth:`Streams.record` collects a fixed stretch into a :class:`Recording`.
+:meth:`Streams.record` collects a fixed stretch into a :class:`SensorSamples`.
 
 Nothing received is dropped at the edges: when the connection is lost, a
 stream first yields every block that arrived, then raises
@@ -60,7 +60,7 @@ class StreamStats:
 
 
 @dataclass(frozen=True)
-class Recording:
+class SensorSamples:
     """Samples of one sensor over a stretch of time, in raw and physical units."""
 
     sensor: str
@@ -225,12 +225,12 @@ class Streams:
         for stream in list(self.active.values()):
             stream._deliver(None)
 
-    def record(self, stream: Stream, seconds: float) -> Recording:
+    def record(self, stream: Stream, seconds: float) -> SensorSamples:
         """Run ``stream`` for ``seconds`` worth of samples and return them.
 
         With a known rate (framed mode, or a line-mode rate already estimated)
         the length is a sample count, so a slow link cannot shorten it; lost
-        samples are counted in ``Recording.lost``, never filled in. Otherwise
+        samples are counted in ``SensorSamples.lost``, never filled in. Otherwise
         (a line-mode sketch of unknown rate) it records ``seconds`` of wall time.
         Raises :class:`LinkTimeout` if no sample arrives for ``timeouts.request``
         plus :data:`~.timeouts.STREAM_STALL_TIMEOUT`, :class:`ConnectionLost` if
@@ -245,13 +245,13 @@ class Streams:
             blocks: list[np.ndarray] = []
             have = 0
 
-            def collected() -> Recording:
+            def collected() -> SensorSamples:
                 raw = (np.concatenate(blocks) if blocks
                        else np.zeros((0, len(s.sensor.channels)), np.float32))
                 if wanted is not None:
                     raw = raw[: max(0, wanted - s.stats.lost)]
                 got_rate = rate or self.line.rate_hz or (have / seconds if seconds > 0 else 0.0)
-                return Recording(s.sensor.id, s.sensor.channels, s.sensor.units, got_rate, raw,
+                return SensorSamples(s.sensor.id, s.sensor.channels, s.sensor.units, got_rate, raw,
                                  s.sensor.scale, s.stats.lost)
 
             try:

@@ -47,7 +47,7 @@ from .inference import (
                     Tensor,
 )
 from .info import Hello, Info, SensorDesc, SensorList
-from .simctl import Faults, Scenario, Text
+from .simctl import Faults, ScenarioState, Text
 from .streaming import (
                     SAMPLES_HEADER,
                     Samples,
@@ -92,7 +92,7 @@ PAYLOADS: dict[tuple[int, str], type] = {
     (Msg.SLOT_STATUS, "response"): SlotTable,
     (Msg.SET_MODE, "request"): SetMode,
     (Msg.TELEMETRY_CONFIG, "request"): TelemetryConfig,
-    (Msg.SIM_SCENARIO, "request"): Text, (Msg.SIM_SCENARIO, "response"): Scenario,
+    (Msg.SIM_SCENARIO, "request"): Text, (Msg.SIM_SCENARIO, "response"): ScenarioState,
     (Msg.SIM_FAULTS, "request"): Faults,
     (Msg.SAMPLES, "event"): Samples, (Msg.TELEMETRY, "event"): Telemetry,
     (Msg.LOG, "event"): Log, (Msg.ERROR, "error"): Error,
@@ -106,7 +106,7 @@ __all__ = [
     "RESULT_LATENCY_ESTIMATED", "RESULT_OUTPUTS_DETACHED", "SAMPLES_HEADER", "STR_MAX_BYTES",
     "Capability", "Chunk", "DType", "Declared", "Error", "ErrorCode", "Faults", "Field",
     "GetOutput", "Hello", "Infer", "Info", "Log", "MalformedPayload", "Mode", "ModelBegin",
-    "ModelBegun", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples", "Scenario",
+    "ModelBegun", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples", "ScenarioState",
     "SensorDesc", "SensorList", "SetMode", "SlotInfo", "SlotRef", "SlotState", "SlotTable",
     "StreamStart", "StreamStarted", "StreamStop", "StreamStopped", "Telemetry",
     "TelemetryConfig", "Tensor", "Text", "Writer", "f32_tidy", "is_event", "response_type",

@@ -19,7 +19,7 @@ class Text(Declared):
 
 
 @dataclass(frozen=True)
-class Scenario(Declared):
+class ScenarioState(Declared):
     """SIM_SCENARIO reply: the scenario now running and all that are available."""
 
     current: str

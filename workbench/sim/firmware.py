@@ -568,7 +568,7 @@ class VirtualFirmware:
                 self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
                 return
             self.scenario = name
-        self._reply(req, m.Scenario(self.scenario, available).encode())
+        self._reply(req, m.ScenarioState(self.scenario, available).encode())
 
     def _sim_faults(self, req: Frame) -> None:
         faults = m.Faults.decode(req.payload)
