@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test bench clean
+.PHONY: install lab test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,17 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/workbench lab
 
-## Install, then run the whole test suite (lessons included, executed with nbmake).
+## Install, then lint (ruff), check the layering contract (import-linter, docs/architecture.md)
+## and run the whole test suite (lessons included, executed with nbmake).
 test: $(STAMP)
+	$(VENV)/bin/ruff check workbench tests bench
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests --nbmake notebooks
+
+## Lint and the layering contract only (fast).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check workbench tests bench
+	$(VENV)/bin/lint-imports
 
 ## Benchmarks; figures go to bench/RESULTS.md by hand, with the command.
 bench: $(STAMP)

@@ -235,7 +235,7 @@ class Voila:
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError("voila did not start:\n" + self.log.read_text()[-3000:])
+                    raise RuntimeError("voila did not start:\n" + self.log.read_text()[-3000:]) from None
                 time.sleep(0.3)
         self.url = f"http://127.0.0.1:{self.port}/"
 

@@ -35,9 +35,15 @@ def _say(*args) -> None:
 def main() -> int:
     from workbench.boards.catalog import get_board, load_catalog
     from workbench.data.formats import example_dataset
-    from workbench.optimize import (ComparisonTable, analyze, board_verdict, estimate,
-                                    make_variants, measure_all)
-    from workbench.optimize import anchors
+    from workbench.optimize import (
+        ComparisonTable,
+        analyze,
+        anchors,
+        board_verdict,
+        estimate,
+        make_variants,
+        measure_all,
+    )
     from workbench.optimize.boardfit import fmt_bytes
     from workbench.train.fit import TrainConfig, TrainingData, train
     from workbench.train.zoo import imu_cnn

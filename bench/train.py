@@ -17,18 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def main() -> int:
     from workbench.boards import get_board
     from workbench.data.formats import example_dataset
     from workbench.optimize import measure
-    from workbench.train.tf_runtime import keras
     from workbench.train.distill import Distiller
     from workbench.train.export import to_tflite
     from workbench.train.fit import TrainConfig, TrainingData, train
     from workbench.train.qat import quantize_aware
+    from workbench.train.tf_runtime import keras
     from workbench.train.zoo import imu_cnn
 
     board = get_board("nano33ble")

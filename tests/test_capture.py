@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import threading
-import tty
-from pathlib import Path
 import signal
 import subprocess
 import sys
+import threading
 import time
+import tty
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +34,8 @@ def test_three_gestures_captured_and_labelled(sim_url, tmp_path):
     assert set(summary.per_label) == {"wave", "circle", "punch"}
     assert summary.per_label["wave"]["seconds"] == pytest.approx(2.0, abs=0.01)
     w = windows(ds, length=119, stride=60)
-    assert w.X.shape == (6, 119, 3)  # starts 0 and 60 in each of 3 recordings of 238 and sorted(set(w.y)) == ["circle", "punch", "wave"]
+    assert w.X.shape == (6, 119, 3)  # starts 0 and 60 in each of 3 recordings of 238
+    assert sorted(set(w.y)) == ["circle", "punch", "wave"]
     # the gestures really differ: mean |a| varies most for punch and wave, least for circle
     spread = {g: np.linalg.norm(w.X[w.y == g], axis=2).std() for g in ("wave", "circle", "punch")}
     assert spread["circle"] < max(spread["wave"], spread["punch"])

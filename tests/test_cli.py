@@ -16,7 +16,6 @@ import time
 import tty
 
 import pytest
-
 from conftest import start_sim
 
 CLI = [sys.executable, "-m", "workbench.cli"]

@@ -15,8 +15,7 @@ if importlib.util.find_spec("tf_keras") is None or importlib.util.find_spec("aeo
 
 from workbench.data import Dataset, verify_snapshot  # noqa: E402
 from workbench.data.formats import example_dataset  # noqa: E402
-from workbench.train.fit import (TrainConfig, TrainingData, TrainingRecord,  # noqa: E402
-                                 balanced_class_weights, train)
+from workbench.train.fit import TrainConfig, TrainingData, TrainingRecord, balanced_class_weights, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

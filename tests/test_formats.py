@@ -13,11 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.data.formats import (SignatureError, example_dataset, export_csv,
-                                    export_edge_impulse, export_wav, from_edge_impulse,
-                                    import_basicmotions, import_csv, import_edge_impulse,
-                                    import_wav, to_edge_impulse)
 import workbench.data
+from workbench.data.formats import (
+    SignatureError,
+    example_dataset,
+    export_csv,
+    export_edge_impulse,
+    export_wav,
+    from_edge_impulse,
+    import_basicmotions,
+    import_csv,
+    import_edge_impulse,
+    import_wav,
+    to_edge_impulse,
+)
 from workbench.data.store import Dataset
 
 FRUIT = Path(workbench.data.__file__).parent / "examples" / "arduino-fruit-color"  # shipped copy

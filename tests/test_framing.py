@@ -21,10 +21,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.protocol.framing import (ABSOLUTE_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD, DELIMITER,
-                                    HEADER_SIZE, MIN_BODY, Frame, FrameParser, ParserStats,
-                                    cobs_decode, cobs_encode, crc32, encode_frame,
-                                    max_encoded_size)
+from workbench.protocol.framing import (
+    ABSOLUTE_MAX_PAYLOAD,
+    DEFAULT_MAX_PAYLOAD,
+    DELIMITER,
+    HEADER_SIZE,
+    MIN_BODY,
+    Frame,
+    FrameParser,
+    ParserStats,
+    cobs_decode,
+    cobs_encode,
+    crc32,
+    encode_frame,
+    max_encoded_size,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -36,8 +36,7 @@ if any(importlib.util.find_spec(m) is None
     pytest.skip("needs tf_keras, ai_edge_litert and tflite_micro", allow_module_level=True)
 
 from workbench.tflite import inspect_model  # noqa: E402
-from workbench.train.export import (DEFAULT_ARENA_BYTES, _litert_runner,  # noqa: E402
-                                    _tflm_runner, to_tflite)
+from workbench.train.export import DEFAULT_ARENA_BYTES, _litert_runner, _tflm_runner, to_tflite  # noqa: E402
 
 FC_REASON = (
     "FULLY_CONNECTED: LiteRT's reference FC kernel requantizes in floating point "

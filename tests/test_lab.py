@@ -41,7 +41,7 @@ def test_lab_serves_the_lessons_with_the_virtual_board(tmp_path):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("JupyterLab did not start:\n" + proc.stdout.read())
+                    raise AssertionError("JupyterLab did not start:\n" + proc.stdout.read()) from None
                 time.sleep(0.5)
         names = {c["name"] for c in contents["content"]}
         assert "00_hello_board.ipynb" in names  # opened on the lessons folder

@@ -18,8 +18,7 @@ from recording_comm import RecordingComm  # noqa: E402
 
 from workbench.data import Dataset, Region, summarize  # noqa: E402
 from workbench.ui.labeler import FRONT_MESSAGES, Labeler, envelope  # noqa: E402
-from workbench.ui.overview import (DatasetOverview, label_bars_svg, summary_html,  # noqa: E402
-                                   thumbnail_svg)
+from workbench.ui.overview import DatasetOverview, label_bars_svg, summary_html, thumbnail_svg  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
 

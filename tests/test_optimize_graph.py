@@ -153,7 +153,8 @@ def test_dynamic_range_model_is_hybrid(stack):
 
 
 def test_ptq_leaves_a_float_op_behind():
-    from workbench.train.tf_runtime import keras, tf as _tf
+    from workbench.train.tf_runtime import keras
+    from workbench.train.tf_runtime import tf as _tf
 
     k, tf = keras(), _tf()
     inp = k.Input(shape=(12,))

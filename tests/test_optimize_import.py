@@ -21,8 +21,8 @@ import pytest
 
 from workbench.optimize.importers import ACCEPTED, ImportedModel, ModelImportError, load_model
 from workbench.tflite import inspect_model
-from workbench.train.tf_runtime import keras, tf
 from workbench.train.export import predict_tflite
+from workbench.train.tf_runtime import keras, tf
 
 SINE = (resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite").read_bytes()
 N_IN, N_OUT = 8, 3

@@ -40,8 +40,8 @@ def anchor_graphs():
 
 
 def _dense(width: int, quantize: str = "int8") -> bytes:
-    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
+    from workbench.train.tf_runtime import keras
 
     k = keras()
     inp = k.Input(shape=(32,))

@@ -17,7 +17,14 @@ from test_tflite import _with_op, schema  # noqa: E402  (tests/ is on sys.path)
 
 from workbench.boards import get_board  # noqa: E402
 from workbench.optimize import (  # noqa: E402
-    ComparisonTable, board_verdict, make_variants, measure, measure_all, report, variant_from_tflite)
+    ComparisonTable,
+    board_verdict,
+    make_variants,
+    measure,
+    measure_all,
+    report,
+    variant_from_tflite,
+)
 from workbench.tflite import ModelError, inspect_model, min_arena, probe  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -234,7 +241,7 @@ def test_every_variant_on_every_microcontroller(measured):
     grid = table.across_boards()
     mcus = [b.id for b in load_catalog().values() if b.kind == "mcu"]
     assert set(grid) == {m.name for m in measured}
-    for name, verdicts in grid.items():
+    for verdicts in grid.values():
         assert list(verdicts) == mcus
         assert all(v.latency_ms and v.latency_ms > 0 for v in verdicts.values())
     assert not any(v.fits for v in grid["dynamic-range"].values())   # hybrid: no TFLM board

@@ -328,8 +328,8 @@ def measured():
     import numpy as np
 
     from workbench.optimize.measuring import measure
-    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
+    from workbench.train.tf_runtime import keras
 
     k = keras()
     rng = np.random.default_rng(0)

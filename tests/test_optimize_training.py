@@ -17,7 +17,8 @@ import pytest
 
 from workbench.sim.replay import load_basicmotions
 from workbench.train import clustering as cluster_mod
-from workbench.train import distill, pruning as prune_mod, qat
+from workbench.train import distill, qat
+from workbench.train import pruning as prune_mod
 from workbench.train.tf_runtime import keras, tf
 
 # Every test here converts or trains models with TensorFlow (module fixtures of

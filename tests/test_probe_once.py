@@ -134,8 +134,7 @@ def test_predict_with_the_search_probe_starts_no_child(sine_model):
 
 
 def test_one_measurement_starts_one_child(sine_model):
-    from workbench.optimize import variant_from_tflite
-    from workbench.optimize import measure
+    from workbench.optimize import measure, variant_from_tflite
 
     X = np.linspace(0, 6, 40, dtype=np.float32)[:, None]
     y = (np.sin(X[:, 0]) > 0).astype(int)

@@ -184,7 +184,7 @@ BLOCKS = {
 
 def render_doc(text: str) -> str:
     """``text`` with every generated block replaced by what it is generated from."""
-    for name, (source, render) in BLOCKS.items():
+    for name, (_source, render) in BLOCKS.items():
         pattern = re.compile(rf"(<!-- {name}:begin[^\n]*-->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         assert len(pattern.findall(text)) == 1, f"docs/protocol.md lacks the {name} block"
         body = render()

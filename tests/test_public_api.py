@@ -136,7 +136,7 @@ def test_no_function_shares_a_mutable_default():
         module = importlib.import_module(info.name)
         for owner in [module, *[v for v in vars(module).values()
                                 if isinstance(v, type) and v.__module__ == module.__name__]]:
-            for name, fn in vars(owner).items():
+            for fn in vars(owner).values():
                 fn = getattr(fn, "__func__", fn)
                 if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
                     continue

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from workbench.data.quality import (LabelCheck, Suspect, check_labels, feature_names,
-                                    find_suspects, make_folds, summary, window_features)
-
+from workbench.data.quality import (
+    LabelCheck,
+    Suspect,
+    check_labels,
+    feature_names,
+    find_suspects,
+    make_folds,
+    summary,
+    window_features,
+)
 from workbench.refdata import DataUnavailable, load_basicmotions
 
 

@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.data.segment import (SegmentResult, auto_threshold, energy_curve,
-                                    propose_regions, segment_energy)
+from workbench.data.segment import (
+    SegmentResult,
+    auto_threshold,
+    energy_curve,
+    propose_regions,
+    segment_energy,
+)
 from workbench.data.store import Dataset, Region
 
 RATE = 100.0

@@ -1,6 +1,7 @@
 """Sensor sources of the virtual board: synthetic scenarios and BasicMotions replay."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def test_scenarios_are_an_ordered_mapping_of_described_scenarios():
     assert names[0] == "idle"
     for name, s in SCENARIOS.items():
         assert isinstance(s, Scenario) and s.name == name and len(s.description) > 20
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         SCENARIOS["idle"].cycle_hz = 3.0          # frozen
 
 

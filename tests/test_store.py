@@ -10,8 +10,18 @@ import sys
 import numpy as np
 import pytest
 
-from workbench.data import (Dataset, DatasetError, DatasetWarning, Region, snapshot, snapshots,
-                            split_recordings, summarize, verify_snapshot, windows)
+from workbench.data import (
+    Dataset,
+    DatasetError,
+    DatasetWarning,
+    Region,
+    snapshot,
+    snapshots,
+    split_recordings,
+    summarize,
+    verify_snapshot,
+    windows,
+)
 
 
 def add(ds, label, n=200, seed=0, **kw):

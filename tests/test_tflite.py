@@ -8,6 +8,7 @@ the real ``subprocess.Popen`` and counts), never by patching globals.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.resources
 import os
@@ -16,14 +17,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
 import pytest
-
-import flatbuffers
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from workbench.tflite import (ModelError, ProbeError, ProbeFailure, ProbeResult, ProbeSession,
-                              TflmRunner, inspect_model, min_arena, probe)
+from workbench.tflite import (
+    ModelError,
+    ProbeError,
+    ProbeFailure,
+    ProbeResult,
+    ProbeSession,
+    TflmRunner,
+    inspect_model,
+    min_arena,
+    probe,
+)
 
 SINE = (
     importlib.resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite"
@@ -102,7 +111,7 @@ def test_inspect_sine_float():
     # The converter stored a dynamic batch dimension: shape_signature (-1, 1).
     assert inp.shape_signature == (-1, 1)
     assert info.has_dynamic_batch is True
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         info.size_bytes = 0  # frozen
 
 
@@ -464,7 +473,8 @@ def test_inspect_loads_no_tflm_and_no_tensorflow(tmp_path):
 
 
 def test_inspect_parses_subgraph_zero_op_by_op():
-    from workbench.tflite.schema import enum_names, schema as fb
+    from workbench.tflite.schema import enum_names
+    from workbench.tflite.schema import schema as fb
 
     info = inspect_model(SINE)
     g = info.graph

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import serial
-
 from conftest import start_sim
+
 from workbench.link import OpenError, open_device, open_port
 from workbench.protocol import messages as m
 from workbench.protocol.framing import FLAG_RETRY, Frame, FrameParser, encode_frame

@@ -25,8 +25,8 @@ TFLM_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
 @pytest.fixture(scope="module")
 def built():
     """Each builder at size "s" (seeded), with its int8 .tflite bytes."""
-    from workbench.train.tf_runtime import keras
     from workbench.train.export import to_tflite
+    from workbench.train.tf_runtime import keras
 
     out = {}
     for i, (name, (build, kwargs, shape, _)) in enumerate(CASES.items()):
@@ -110,8 +110,8 @@ def test_qat_accepts(built, name):
 
 
 def test_qat_model_converts_to_int8_without_representative(built):
-    from workbench.train.tf_runtime import tfmot
     from workbench.train.export import is_qat_model, to_tflite
+    from workbench.train.tf_runtime import tfmot
 
     model, _ = built["image_cnn"]
     qat = tfmot().quantization.keras.quantize_model(model)

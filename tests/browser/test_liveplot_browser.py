@@ -276,7 +276,8 @@ async () => {
   const cleanup = mod.default.render({ model, el });
   const deliver = (msg, buffers) => (handlers["msg:custom"] || []).forEach((f) => f(msg, buffers));
   const header = (type, x0, n) => ({ type, seq: 0, x0, dx: 1, n, channels: 3, bucket: 1,
-                                     capacity: 1000, total: x0 + n, sent_ms: Date.now(), pushed_ms: Date.now() });
+                                     capacity: 1000, total: x0 + n, sent_ms: Date.now(),
+                                     pushed_ms: Date.now() });
   // a snapshot of 600 samples, then data in a buffer that starts at an odd byte offset
   const snap = new Float32Array(600 * 3).map((_, i) => Math.sin(i / 30) * (1 + (i % 3)));
   deliver(header("snapshot", 0, 600), [new DataView(snap.buffer)]);

@@ -18,10 +18,12 @@ import functools
 import importlib.resources
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
+
 from ..errors import WorkbenchError
 
 __all__ = [

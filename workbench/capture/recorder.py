@@ -8,10 +8,9 @@ device and closes it on :meth:`disconnect`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -12,10 +12,8 @@ summaries), :mod:`.windowing` (windows and splits), :mod:`.labeling`, :mod:`.seg
 so the names load eagerly.
 """
 
-from .store import (Dataset, DatasetError, DatasetWarning, Recording, RecordingMeta,
-                    RecordingWriter, Region)
-from .versioning import (Snapshot, Summary, load_manifest, snapshot, snapshots, summarize,
-                         verify_snapshot)
+from .store import Dataset, DatasetError, DatasetWarning, Recording, RecordingMeta, RecordingWriter, Region
+from .versioning import Snapshot, Summary, load_manifest, snapshot, snapshots, summarize, verify_snapshot
 from .windowing import Split, Windows, split_recordings, windows
 
 __all__ = ["Dataset", "DatasetError", "DatasetWarning", "Recording", "RecordingMeta",

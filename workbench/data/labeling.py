@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .store import Dataset, Recording, RecordingMeta, Region
 from ..errors import WorkbenchError
+from .store import Dataset, Recording, RecordingMeta, Region
 
 if TYPE_CHECKING:  # pragma: no cover
     from .segment import SegmentResult

@@ -30,8 +30,9 @@ flagged and is counted in :attr:`LabelCheck.unjudged`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 

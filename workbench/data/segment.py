@@ -40,8 +40,9 @@ re-cuts the regions for a new threshold without recomputing the energy (a slider
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -34,13 +34,14 @@ import shutil
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
+
 from ..errors import WorkbenchError
 
 try:  # POSIX; elsewhere datasets work but two processes must not share one

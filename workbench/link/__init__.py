@@ -47,7 +47,7 @@ from .errors import (
 )
 from .inference import InferenceResult
 from .simcontrol import SimControls
-from .streams import SensorSamples, SampleBlock, Stream
+from .streams import SampleBlock, SensorSamples, Stream
 from .timeouts import Timeouts
 from .transport import DEFAULT_BAUD, MAX_BAUD, MIN_BAUD, check_baud, open_port
 

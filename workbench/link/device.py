@@ -30,7 +30,7 @@ from .inference import InferenceResult
 from .linemode import LineMode
 from .session import LinkStats, Session
 from .simcontrol import SimControls
-from .streams import SensorSamples, SampleBlock, Stream, Streams, StreamStats
+from .streams import SampleBlock, SensorSamples, Stream, Streams, StreamStats
 from .timeouts import Timeouts
 
 __all__ = [

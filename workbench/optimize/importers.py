@@ -57,8 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tflite import ModelError, inspect_model
 from ..errors import WorkbenchError
+from ..tflite import ModelError, inspect_model
 
 __all__ = [
     "ModelImportError",
@@ -538,7 +538,8 @@ def _convert_keras(model, source: str, quantize, representative) -> bytes:
 
 def _convert_signature(path, source: str, quantize, representative):
     """A SavedModel's serving signature -> (.tflite bytes, notes), batch fixed to 1."""
-    from ..train.tf_runtime import keras as _keras, tf as _tf
+    from ..train.tf_runtime import keras as _keras
+    from ..train.tf_runtime import tf as _tf
 
     tf, keras = _tf(), _keras()
     try:

@@ -45,8 +45,9 @@ No TensorFlow, no interpreter, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..boards.catalog import Board, WeightMemory
 from .graph import Graph, OpStats

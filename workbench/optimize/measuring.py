@@ -23,7 +23,8 @@ and returns a :class:`~workbench.optimize.records.Measurement`:
 from __future__ import annotations
 
 import statistics
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -27,7 +27,8 @@ class Measurement:
     """
 
     name: str                     #: "int8 PTQ", "QAT int8", ...
-    kind: str                     #: float | dynamic | int8 | int16x8 | qat | pruned | clustered | distilled | imported
+    #: float | dynamic | int8 | int16x8 | qat | pruned | clustered | distilled | imported
+    kind: str
     model_bytes: int              #: the .tflite file
     sha256: str
     runtime: str                  #: interpreter used for accuracy: "tflm" or "litert"

@@ -500,8 +500,8 @@ class ComparisonTable:
                 cls = "" if v.fits else ' class="wb-nofit"'
                 cells.append(f'<td{cls} title="{e(tip)}">{e(text)}</td>')
             body.append(f'<tr><th class="wb-text">{e(name)}</th>{"".join(cells)}</tr>')
-        return (f'<style>{TABLE_CSS}</style><table class="wb-compare"><thead><tr><th>variant</th>{head}</tr></thead>'
-                f'<tbody>{"".join(body)}</tbody></table>')
+        return (f'<style>{TABLE_CSS}</style><table class="wb-compare">'
+                f'<thead><tr><th>variant</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
     def to_dataframe(self):
         """The rows as a pandas DataFrame (indexed by name); needs pandas."""

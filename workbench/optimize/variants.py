@@ -32,8 +32,9 @@ TensorFlow is imported only when a conversion runs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = ["Variant", "TECHNIQUES", "make_variants", "variant_from_tflite"]
 
@@ -251,9 +252,9 @@ def _cluster(model, data, ft: FineTune):
 
 
 def _distill(model, data, student, ft: FineTune):
-    from ..train.tf_runtime import keras
     from ..train.distill import Distiller
     from ..train.fit import set_seed, train
+    from ..train.tf_runtime import keras
 
     builder = student if student is not None else _default_student(data)
     if builder is None:

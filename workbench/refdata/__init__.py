@@ -11,9 +11,16 @@ other. Nothing here writes anything.
   package and read as text, without importing aeon (which is slow to import).
 """
 
-from .aeon import (BASICMOTIONS, BASICMOTIONS_CHANNELS, BASICMOTIONS_CLASSES,
-                   BASICMOTIONS_RATE_HZ, BASICMOTIONS_UNITS, DataUnavailable, basicmotions_dir,
-                   load_basicmotions)
+from .aeon import (
+                   BASICMOTIONS,
+                   BASICMOTIONS_CHANNELS,
+                   BASICMOTIONS_CLASSES,
+                   BASICMOTIONS_RATE_HZ,
+                   BASICMOTIONS_UNITS,
+                   DataUnavailable,
+                   basicmotions_dir,
+                   load_basicmotions,
+)
 from .ts_format import read_ts
 
 __all__ = ["BASICMOTIONS", "BASICMOTIONS_CHANNELS", "BASICMOTIONS_CLASSES",

@@ -18,7 +18,7 @@ Units, as far as the data tell (the data set does not document them):
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,7 @@ def basicmotions_dir() -> Path:
         f"{INSTALL_HINT}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_basicmotions(split: str = "all") -> tuple[np.ndarray, tuple[str, ...]]:
     """BasicMotions as (X, labels): X of shape (cases, 6, 100), read-only, in the data set's
     units; ``split`` is "train", "test" or "all" (train then test). Cached per split."""

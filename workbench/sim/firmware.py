@@ -15,8 +15,8 @@ import random
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -24,12 +24,11 @@ from ..boards import Board
 from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
+from ..tflite import ModelError, ProbeError, ProbeFailure, ProbeResult, Spawn, TflmRunner, min_arena
 from .flash import Flash, FlashError
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
 from .sources import make_source
-from ..tflite import (ModelError, ProbeError, ProbeFailure, ProbeResult, Spawn, TflmRunner,
-                      min_arena)
 
 FIRMWARE_VERSION = "workbench-sim 1.0"
 TX_BUFFER_BYTES = 4096

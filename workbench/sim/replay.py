@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..refdata import BASICMOTIONS, BASICMOTIONS_RATE_HZ, load_basicmotions
 from .scenarios import NoiseStream
-from .sensor_base import (NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw,
-                          unit_factor)
+from .sensor_base import NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw, unit_factor
 
 __all__ = ["ReplaySource", "REPLAY_SCENARIOS"]
 

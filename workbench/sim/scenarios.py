@@ -12,9 +12,9 @@ The sensor models that read these kinematics live in :mod:`workbench.sim.sensors
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 

@@ -39,14 +39,11 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Union
 
 import numpy as np
 
-from .scenarios import (SCENARIOS, TWO_PI, NoiseStream, Scenario, Segment, seed_words, sincos,
-                        to_body)
-from .sensor_base import (NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw,
-                          unit_factor)
+from .scenarios import SCENARIOS, TWO_PI, NoiseStream, Scenario, Segment, seed_words, sincos, to_body
+from .sensor_base import NOISE_RMS, STANDARD_GRAVITY, SensorLike, canonical_kind, to_raw, unit_factor
 
 __all__ = [
     "STANDARD_GRAVITY", "SensorLike", "Scenario", "SCENARIOS", "SensorSource",
@@ -191,7 +188,7 @@ class SensorSource:
     CROSSFADE_S = 0.25
 
     def __init__(self, sensor: SensorLike, rate_hz: float | None = None,
-                 scenario: Union[str, Scenario] = "idle", seed: int = 0):
+                 scenario: str | Scenario = "idle", seed: int = 0):
         self.sensor = sensor
         self._rate = float(rate_hz if rate_hz is not None else sensor.rate_hz)
         if not self._rate > 0:
@@ -234,7 +231,7 @@ class SensorSource:
     def scenarios(self) -> tuple[str, ...]:
         return tuple(SCENARIOS)
 
-    def set_scenario(self, name: Union[str, Scenario]) -> None:
+    def set_scenario(self, name: str | Scenario) -> None:
         scen = self._lookup(name)
         if scen != self._segments[-1].scen:
             self._push(scen)
@@ -263,7 +260,7 @@ class SensorSource:
 
     # -- internals ----------------------------------------------------------------------------
     @staticmethod
-    def _lookup(name: Union[str, Scenario]) -> Scenario:
+    def _lookup(name: str | Scenario) -> Scenario:
         if isinstance(name, Scenario):
             return name
         try:

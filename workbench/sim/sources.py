@@ -5,8 +5,6 @@
 """
 from __future__ import annotations
 
-from typing import Union
-
 from .replay import ReplaySource
 from .scenarios import Scenario
 from .sensor_base import SensorLike
@@ -19,7 +17,7 @@ REPLAYS = ("basicmotions",)
 
 
 def make_source(sensor: SensorLike, rate_hz: float | None = None,
-                scenario: Union[str, Scenario] = "idle", seed: int = 0,
+                scenario: str | Scenario = "idle", seed: int = 0,
                 replay: str | None = None) -> SensorSource | ReplaySource:
     """A source for ``sensor``: synthetic (:class:`SensorSource`) by default, or a replay of
     recorded data with ``replay="basicmotions"`` (:class:`ReplaySource`, accelerometers and

@@ -39,8 +39,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .distill import Distiller
     from .export import predict_tflite, to_tflite
     from .features import Normalizer, augment
-    from .fit import (TrainConfig, TrainingData, TrainingRecord, TrainResult,
-                      classification_metrics, set_seed, train)
+    from .fit import (
+        TrainConfig,
+        TrainingData,
+        TrainingRecord,
+        TrainResult,
+        classification_metrics,
+        set_seed,
+        train,
+    )
     from .pruning import prune, sparsity
     from .qat import UnsupportedLayerError, qat_from_scratch, quantize_aware
     from .zoo import dense_autoencoder, ds_cnn, image_cnn, imu_cnn

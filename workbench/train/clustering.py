@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .tf_runtime import keras, tfmot
 from .pruning import _clone, _kernel_layers, _steps_per_epoch
+from .tf_runtime import keras, tfmot
 
 __all__ = ["INITS", "cluster", "unique_weights"]
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from .tf_runtime import keras, tf
 
-__all__ = ["Distiller", "outputs_kind"]
+__all__ = ["Distiller", "outputs_kind"]  # noqa: F822 (Distiller is made on first access)
 
 _EPS = 1e-12
 _KINDS = ("auto", "logits", "probabilities")
@@ -70,7 +70,7 @@ def outputs_kind(model) -> str:
     if not layers:
         return "logits"
     last = layers[-1]
-    while hasattr(last, "layer") and isinstance(getattr(last, "layer"), k.layers.Layer):
+    while hasattr(last, "layer") and isinstance(last.layer, k.layers.Layer):
         last = last.layer
     if isinstance(last, k.Model):
         return outputs_kind(last)

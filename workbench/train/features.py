@@ -26,8 +26,9 @@ of a window that also sits (unaugmented) in another split would leak it across s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

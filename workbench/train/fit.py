@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, snapshot, split_recordings, windows
-from .tf_runtime import keras, tf
 from .features import Normalizer
+from .tf_runtime import keras, tf
 
 
 def set_seed(seed: int) -> None:

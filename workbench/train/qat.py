@@ -29,10 +29,11 @@ TensorFlow is imported on the first call, never at import (see ``tf_runtime``).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .tf_runtime import keras, tfmot
 from ..errors import WorkbenchError
+from .tf_runtime import keras, tfmot
 
 __all__ = ["UnsupportedLayerError", "quantize_aware", "qat_from_scratch", "is_quantize_aware"]
 
@@ -89,8 +90,7 @@ def _check_model(model: Any) -> None:
 
 def is_quantize_aware(model: Any) -> bool:
     """True if ``model`` contains tfmot's quantization wrappers (a QAT model)."""
-    from tensorflow_model_optimization.python.core.quantization.keras import (
-        quantize_layer, quantize_wrapper)
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantize_wrapper
 
     kinds = (quantize_wrapper.QuantizeWrapper, quantize_layer.QuantizeLayer)
     return any(isinstance(layer, kinds) for layer in getattr(model, "layers", ()))
@@ -99,7 +99,8 @@ def is_quantize_aware(model: Any) -> bool:
 def _unsupported(model) -> list[tuple[str, str]]:
     """Layers of ``model`` the default 8-bit registry does not support (best effort)."""
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry as registry)
+        default_8bit_quantize_registry as registry,
+    )
 
     reg = registry.Default8BitQuantizeRegistry()
     k = keras()

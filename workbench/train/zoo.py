@@ -29,8 +29,9 @@ not import TensorFlow; the first builder call does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 from .tf_runtime import keras
 
@@ -44,7 +45,7 @@ __all__ = [
     "describe",
 ]
 
-Size = Union[str, float]
+Size = Union[str, float]  # noqa: UP007 (a runtime alias; X | Y needs Python 3.10 objects)
 
 #: Named sizes: (width multiplier, depth) for each; depth means conv blocks, or
 #: hidden layers per side for the autoencoder.

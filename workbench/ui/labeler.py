@@ -131,8 +131,9 @@ def _region_dicts(regions) -> list[dict]:
 
 def _segment_available() -> bool:
     try:
-        from workbench.data import segment  # noqa: F401
         import scipy.ndimage  # noqa: F401
+
+        from workbench.data import segment  # noqa: F401
     except ImportError:
         return False
     return True

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import numpy as np
 
-from workbench.data.versioning import Summary, summarize
 from workbench.data.store import Dataset, Region
+from workbench.data.versioning import Summary, summarize
 
 from .labeler import LABEL_PALETTE, envelope, label_colors
 

@@ -31,8 +31,6 @@ class TrainingMonitor(w.VBox):
 
     def __init__(self, classes: list[str] | None = None, epochs: int = 1,
                  title: str = "training") -> None:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
 
         self.classes = list(classes or [])
         self.stop_requested = False

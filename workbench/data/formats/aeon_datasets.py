@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...refdata import (BASICMOTIONS_CHANNELS, BASICMOTIONS_RATE_HZ, BASICMOTIONS_UNITS,
-                        load_basicmotions)
+from ...refdata import BASICMOTIONS_CHANNELS, BASICMOTIONS_RATE_HZ, BASICMOTIONS_UNITS, load_basicmotions
 from ..store import Dataset, RecordingMeta
 from . import store_recording, transaction
 

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import WorkbenchError
 from ..store import Dataset, Recording, RecordingMeta
 from . import store_recording
-from ...errors import WorkbenchError
 
 __all__ = ["SignatureError", "to_edge_impulse", "from_edge_impulse", "export_edge_impulse",
            "import_edge_impulse", "EMPTY_SIGNATURE"]
