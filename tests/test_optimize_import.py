@@ -111,7 +111,7 @@ def test_tflite_file_round_trip(tmp_path):
         assert imp.tflite == SINE
         assert (imp.kind, imp.source) == ("tflite", str(path))
     x = np.linspace(0, 6, 7, dtype=np.float32).reshape(-1, 1)
-    y = predict_tflite(imp.tflite, x, runtime="tflm")
+    y = predict_tflite(imp.tflite, x, runtime="tflite-micro")
     _assert_close(y[:, 0], np.sin(x[:, 0]), 0.1, "sine model")
 
 
@@ -133,7 +133,7 @@ def test_keras_object_float_runs_in_tflm(kmodel, X):
     assert (imp.kind, imp.source, imp.keras_model) == ("keras", "<keras model>", kmodel)
     assert "batch fixed to 1" in imp.notes
     _batch_is_one(imp.tflite)
-    _assert_close(predict_tflite(imp.tflite, X, runtime="tflm"), kmodel.predict(X, verbose=0),
+    _assert_close(predict_tflite(imp.tflite, X, runtime="tflite-micro"), kmodel.predict(X, verbose=0),
                   1e-5, "float")
 
 
@@ -143,7 +143,7 @@ def test_keras_object_int8_runs_in_tflm(kmodel, X):
     assert info.inputs[0].dtype == "int8" and info.outputs[0].dtype == "int8"
     _batch_is_one(imp.tflite)
     ref = kmodel.predict(X, verbose=0)
-    got = predict_tflite(imp.tflite, X, runtime="tflm")
+    got = predict_tflite(imp.tflite, X, runtime="tflite-micro")
     agree = (got.argmax(1) == ref.argmax(1)).mean()
     assert agree >= 0.9, f"int8 argmax agrees with Keras on {agree:.0%} of inputs"
     _assert_close(got, ref, 0.1 * np.abs(ref).max(), "int8")
@@ -156,7 +156,7 @@ def test_keras_files(saved, kmodel, X, name):
     assert imp.keras_model is not None and imp.keras_model is not kmodel
     assert any("tf_keras" in n for n in imp.notes)
     _batch_is_one(imp.tflite)
-    _assert_close(predict_tflite(imp.tflite, X, runtime="tflm"), kmodel.predict(X, verbose=0),
+    _assert_close(predict_tflite(imp.tflite, X, runtime="tflite-micro"), kmodel.predict(X, verbose=0),
                   1e-5, name)
 
 
@@ -164,7 +164,7 @@ def test_keras_savedmodel_loads_as_keras(saved, kmodel, X):
     imp = load_model(saved / "keras_savedmodel")
     assert imp.kind == "savedmodel" and imp.keras_model is not None
     _batch_is_one(imp.tflite)
-    _assert_close(predict_tflite(imp.tflite, X, runtime="tflm"), kmodel.predict(X, verbose=0),
+    _assert_close(predict_tflite(imp.tflite, X, runtime="tflite-micro"), kmodel.predict(X, verbose=0),
                   1e-5, "tf_keras SavedModel")
 
 
@@ -177,7 +177,7 @@ def test_plain_savedmodel_with_dynamic_batch_signature(saved, kmodel, X):
         assert (imp.kind, imp.source, imp.keras_model) == ("savedmodel", str(d), None)
         assert any("serving_default" in n for n in imp.notes)
         _batch_is_one(imp.tflite)
-        _assert_close(predict_tflite(imp.tflite, X, runtime="tflm"),
+        _assert_close(predict_tflite(imp.tflite, X, runtime="tflite-micro"),
                       kmodel.predict(X, verbose=0), 1e-5, "SavedModel")
 
 
@@ -187,7 +187,7 @@ def test_plain_savedmodel_int8(saved, kmodel, X):
     assert inspect_model(imp.tflite).inputs[0].dtype == "int8"
     _batch_is_one(imp.tflite)
     ref = kmodel.predict(X, verbose=0)
-    agree = (predict_tflite(imp.tflite, X, runtime="tflm").argmax(1) == ref.argmax(1)).mean()
+    agree = (predict_tflite(imp.tflite, X, runtime="tflite-micro").argmax(1) == ref.argmax(1)).mean()
     assert agree >= 0.9, f"int8 argmax agrees with Keras on {agree:.0%} of inputs"
 
 
@@ -214,7 +214,7 @@ def test_keras3_model_and_file(tmp_path, X):
     for src in (model, tmp_path / "k3.keras"):
         imp = load_model(src)
         _batch_is_one(imp.tflite)
-        _assert_close(predict_tflite(imp.tflite, X, runtime="tflm"), ref, 1e-5, "Keras 3")
+        _assert_close(predict_tflite(imp.tflite, X, runtime="tflite-micro"), ref, 1e-5, "Keras 3")
         assert imp.kind == "keras" and imp.keras_model is not None
         assert any("Keras 3" in n for n in imp.notes)
 
@@ -313,7 +313,7 @@ def test_onnx_gemm_float_matches_numpy(onnx_dir, X, monkeypatch, tmp_path):
     assert "ONNX batch dimension fixed to 1" in imp.notes
     _batch_is_one(imp.tflite)
     assert "onnx2tf" not in sys.modules
-    for runtime in ("tflm", "litert"):
+    for runtime in ("tflite-micro", "litert"):
         _assert_close(predict_tflite(imp.tflite, X, runtime=runtime), reference(X), 1e-4,
                       f"ONNX MLP on {runtime}")
 
@@ -327,7 +327,7 @@ def test_onnx_gemm_int8(onnx_dir, X):
     assert inspect_model(imp.tflite).inputs[0].dtype == "int8"
     _batch_is_one(imp.tflite)
     ref = reference(X)
-    got = predict_tflite(imp.tflite, X, runtime="tflm")
+    got = predict_tflite(imp.tflite, X, runtime="tflite-micro")
     agree = (got.argmax(1) == ref.argmax(1)).mean()
     assert agree >= 0.9, f"int8 argmax agrees with numpy on {agree:.0%} of inputs"
     _assert_close(got, ref, 0.1 * np.abs(ref).max(), "ONNX int8")
@@ -345,12 +345,12 @@ def test_onnx_conv_nchw_becomes_nhwc(onnx_dir):
     assert info.outputs[0].shape == (1, HW, HW, C_OUT)
     assert any("channels-last" in n for n in imp.notes)
     assert any("representative data transposed" in n for n in imp.notes)
-    got = predict_tflite(imp.tflite, np.transpose(x_nchw, (0, 2, 3, 1)), runtime="tflm")
+    got = predict_tflite(imp.tflite, np.transpose(x_nchw, (0, 2, 3, 1)), runtime="tflite-micro")
     ref = np.transpose(reference(x_nchw), (0, 2, 3, 1))
     _assert_close(got, ref, 0.05 * np.abs(ref).max(), "ONNX Conv int8")
 
     imp = load_model(path)
-    got = predict_tflite(imp.tflite, np.transpose(x_nchw, (0, 2, 3, 1)), runtime="tflm")
+    got = predict_tflite(imp.tflite, np.transpose(x_nchw, (0, 2, 3, 1)), runtime="tflite-micro")
     _assert_close(got, ref, 1e-4, "ONNX Conv float")
 
 
@@ -492,7 +492,7 @@ def test_keras_file_that_does_not_load_names_the_reader_and_the_fix(tmp_path):
                                  compile=False)
     x = _fresh((5, 4), seed=1)
     imp = load_model(loaded)
-    _assert_close(predict_tflite(imp.tflite, x, runtime="tflm"), loaded.predict(x, verbose=0),
+    _assert_close(predict_tflite(imp.tflite, x, runtime="tflite-micro"), loaded.predict(x, verbose=0),
                   1e-5, "custom layer")
 
 

@@ -88,8 +88,8 @@ def test_unknown_technique_is_refused_with_the_list(model, data):
 def test_measurements_run_in_tflm_and_agree_with_the_float_model(measured, data):
     by = {m.kind: m for m in measured}
     flt, q8 = by["float"], by["int8"]
-    assert flt.agreement == 1.0 and flt.runtime == "tflm"
-    assert q8.runtime == "tflm" and q8.n_test == len(data.X_test)
+    assert flt.agreement == 1.0 and flt.runtime == "tflite-micro"
+    assert q8.runtime == "tflite-micro" and q8.n_test == len(data.X_test)
     # accuracy recomputed from the per-class recalls matches the overall figure
     hits = sum(v["recall"] * v["support"] for v in q8.per_class.values() if v["recall"] is not None)
     assert hits == pytest.approx(q8.accuracy * q8.n_test)
@@ -175,7 +175,7 @@ def test_report_explains_the_int8_model(measured, tmp_path):
     assert d["perceptible"]["arena_bytes"] == q8.arena_bytes
     assert sum(op["est_cycles"] for op in d["ops"]) > 0
     assert d["memory"]["peak_bytes"] <= q8.arena_bytes
-    assert d["accuracy"]["runtime"] == "tflm"
+    assert d["accuracy"]["runtime"] == "tflite-micro"
     for text in ("Op by op", "Memory layout", "CONV_2D", "FULLY_CONNECTED", "<svg",
                  "proxy metrics", "perceptible metrics", "Basis of the latency"):
         assert text in r.html

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from workbench.optimize import Measurement, analyze
 
 
@@ -21,7 +23,7 @@ class WatchedMeasurement(Measurement):
 def measurement(sine_model: bytes, cls=Measurement) -> Measurement:
     graph = analyze(sine_model)
     return cls(name="float", kind="float", model_bytes=len(sine_model), sha256="0" * 64,
-               runtime="tflm", params=graph.params, macs=graph.macs, input_dtype="float32",
+               runtime="tflite-micro", params=graph.params, macs=graph.macs, input_dtype="float32",
                accuracy=0.5, per_class={"a": {"recall": 0.5}}, confusion=[[1, 1], [0, 2]],
                warnings=["w"], device_latency={"nano33ble": {"latency_ms": 1.0}},
                graph=graph, predictions=[0, 1, 1, 1])
@@ -46,3 +48,14 @@ def test_to_dict_shares_nothing_with_the_measurement(sine_model):
     assert m.per_class == {"a": {"recall": 0.5}} and m.confusion == [[1, 1], [0, 2]]
     assert m.warnings == ["w"] and m.device_latency["nano33ble"]["latency_ms"] == 1.0
 
+
+
+def test_runtimes_have_the_catalogs_names():
+    from workbench.boards import RUNTIMES, load_catalog
+    from workbench.train.export import check_runtime
+
+    # every board's runtime is accepted as it is by measure() and predict_tflite()
+    assert {b.runtime for b in load_catalog().values()} <= set(RUNTIMES)
+    assert [check_runtime(r) for r in RUNTIMES] == list(RUNTIMES)
+    with pytest.raises(ValueError, match="'tflite-micro'"):
+        check_runtime("tflm")

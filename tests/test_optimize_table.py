@@ -23,7 +23,7 @@ def m(name: str, accuracy: float | None, model_kib: float, arena_kib: float | No
       kind: str = "int8", **kw) -> Measurement:
     """A hand-made Measurement (no graph, so no latency estimate)."""
     return Measurement(name=name, kind=kind, model_bytes=int(model_kib * KIB), sha256="0" * 64,
-                       runtime="tflm", params=1000, macs=50_000, input_dtype="int8",
+                       runtime="tflite-micro", params=1000, macs=50_000, input_dtype="int8",
                        accuracy=accuracy,
                        arena_bytes=None if arena_kib is None else int(arena_kib * KIB), **kw)
 

@@ -142,7 +142,7 @@ def test_one_measurement_starts_one_child(sine_model):
     got = measure(variant_from_tflite("sine", sine_model), (X, y, ["neg", "pos"]),
                   spawn=spawn)
     assert got.arena_bytes == min_arena(sine_model, 1 << 20).needed_bytes
-    assert got.n_test == 40 and got.runtime == "tflm"
+    assert got.n_test == 40 and got.runtime == "tflite-micro"
     assert spawn.count == 1  # the arena search; accuracy reuses its probe
 
 

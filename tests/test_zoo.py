@@ -72,7 +72,7 @@ def test_int8_tflm_matches_litert(built, name):
     assert set(info.ops) <= TFLM_OPS, info.ops
 
     X = np.random.default_rng(7).normal(size=(10, *shape)).astype(np.float32)
-    on_tflm = predict_tflite(blob, X, runtime="tflm")
+    on_tflm = predict_tflite(blob, X, runtime="tflite-micro")
     on_litert = predict_tflite(blob, X, runtime="litert")
     assert on_tflm.shape == (10, *out_shape) and on_tflm.dtype == np.float32
     scale = info.outputs[0].scale
@@ -129,7 +129,7 @@ def test_float_export_matches_keras(built):
     info = inspect_model(blob)
     assert info.inputs[0].dtype == "float32" and not info.has_dynamic_batch
     X = np.random.default_rng(3).normal(size=(3, 100, 6)).astype(np.float32)
-    np.testing.assert_allclose(predict_tflite(blob, X, runtime="tflm"),
+    np.testing.assert_allclose(predict_tflite(blob, X, runtime="tflite-micro"),
                                model.predict(X, verbose=0), atol=1e-5)
 
 

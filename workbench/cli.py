@@ -285,7 +285,7 @@ def _report(args) -> int:
     imported = load_model(args.model, trusted=args.trust_model)
     variant = Variant(Path(args.model).name, imported.kind, imported.tflite,
                       imported.keras_model, imported.notes)
-    m = measure(variant, runtime="litert" if board.runtime == "litert" else "tflm")
+    m = measure(variant, runtime=board.runtime)
     rep = report(m, board)
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))

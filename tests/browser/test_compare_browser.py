@@ -21,7 +21,7 @@ from workbench.ui import CompareTable
 
 def m(name, accuracy, model_kib, arena_kib, kind="int8"):
     return Measurement(name=name, kind=kind, model_bytes=model_kib * 1024, sha256="0" * 64,
-                       runtime="tflm", params=1000, macs=50_000, input_dtype="int8",
+                       runtime="tflite-micro", params=1000, macs=50_000, input_dtype="int8",
                        accuracy=accuracy, arena_bytes=arena_kib * 1024)
 
 table = ComparisonTable([m("float", 0.95, 40, 30, "float"), m("int8 PTQ", 0.925, 12, 10),

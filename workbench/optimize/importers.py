@@ -35,7 +35,7 @@ Usage::
     from workbench.optimize.importers import load_model
     imp = load_model("kws.onnx", quantize="int8", representative=X_train)
     imp.kind, imp.notes            # "onnx", ["converted from ONNX with onnx2tf 1.28.8", ...]
-    predict_tflite(imp.tflite, X_test, runtime="tflm")
+    predict_tflite(imp.tflite, X_test, runtime="tflite-micro")
 
 Importing this module imports neither TensorFlow nor ONNX.
 """

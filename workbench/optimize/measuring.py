@@ -4,7 +4,7 @@
 and returns a :class:`~workbench.optimize.records.Measurement`:
 
 * **accuracy** on the test split, run through the interpreter the device will use:
-  TFLite Micro (``runtime="tflm"``, microcontrollers) or LiteRT with its reference kernels
+  TFLite Micro (``runtime="tflite-micro"``, microcontrollers) or LiteRT with its reference kernels
   (``runtime="litert"``, Linux boards). A model TFLite Micro cannot run (a hybrid model,
   an op it has no kernel for) is measured in LiteRT instead, with a warning saying so;
 * **agreement** with the float model: the fraction of test windows with the same class;
@@ -71,7 +71,7 @@ def _add_f1(per_class: dict[str, dict]) -> dict[str, dict]:
 
 
 def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None = None,
-            runtime: str = "tflm", name: str | None = None,
+            runtime: str = "tflite-micro", name: str | None = None,
             arena_upper: int = ARENA_SEARCH_UPPER, spawn: Spawn | None = None) -> Measurement:
     """Measure one variant (see the module docstring for what is measured).
 
@@ -87,7 +87,8 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
             tuple ``(X_test, y_test, classes)``, or None (no accuracy).
         reference: the float model's predicted classes on the same test windows, for
             ``agreement`` (:func:`measure_all` passes the float variant's).
-        runtime: ``"tflm"`` (microcontrollers) or ``"litert"`` (Linux boards).
+        runtime: ``"tflite-micro"`` (microcontrollers) or ``"litert"`` (Linux boards): the
+            catalog's names (:data:`workbench.boards.RUNTIMES`), so ``board.runtime`` fits.
         name: the row's name (default the variant's, or "model").
         arena_upper: the largest arena tried, bytes.
         spawn: starts the probe's child processes (default :class:`subprocess.Popen`);
@@ -103,13 +104,12 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
     """
     from ..boards import get_board
     from ..tflite import ModelError, ProbeError, ProbeFailure, inspect_model, min_arena
-    from ..train.export import predict_tflite
+    from ..train.export import check_runtime, predict_tflite
     from ..train.fit import metrics_from_predictions
     from .graph import analyze
     from .latency import kernel_code_bytes
 
-    if runtime not in ("tflm", "litert"):
-        raise ValueError(f"runtime must be 'tflm' or 'litert', got {runtime!r}")
+    check_runtime(runtime)
     if isinstance(variant, Variant):
         blob, kind, name = variant.tflite, variant.kind, name or variant.name
     else:
@@ -159,13 +159,13 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
         return m
     X, y, classes = test
     use = runtime
-    if use == "tflm" and arena is None:
+    if use == "tflite-micro" and arena is None:
         use = "litert"
         warnings.append("accuracy measured in LiteRT, since TFLite Micro cannot run this model")
     times: list[float] = []
     probs = predict_tflite(blob, X, runtime=use,
-                           arena_bytes=(arena + 1024) if use == "tflm" else None,
-                           probed=fit.probe if (use == "tflm" and fit) else None,
+                           arena_bytes=(arena + 1024) if use == "tflite-micro" else None,
+                           probed=fit.probe if (use == "tflite-micro" and fit) else None,
                            latencies_ms=times)
     pred = probs.reshape(len(X), -1).argmax(axis=1)
     metrics = metrics_from_predictions(y, pred, classes)
@@ -185,7 +185,7 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
     return m
 
 
-def measure_all(variants: Sequence[Variant], data=None, *, runtime: str = "tflm",
+def measure_all(variants: Sequence[Variant], data=None, *, runtime: str = "tflite-micro",
                 progress: Callable[[str], None] | None = None) -> list[Measurement]:
     """:func:`measure` every variant; agreement is against the float variant, if any.
 

@@ -31,7 +31,7 @@ class Measurement:
     kind: str
     model_bytes: int              #: the .tflite file
     sha256: str
-    runtime: str                  #: interpreter used for accuracy: "tflm" or "litert"
+    runtime: str                  #: interpreter used for accuracy: "tflite-micro" or "litert"
     params: int                   #: constant weights and biases (elements)
     macs: int                     #: multiply-accumulates per inference
     input_dtype: str

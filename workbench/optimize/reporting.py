@@ -117,7 +117,7 @@ def report(model, board, *, data=None, name: str | None = None,
             imported = load_model(model, trusted=trusted)
             model = Variant(name or Path(str(imported.source)).name, imported.kind,
                             imported.tflite, imported.keras_model, list(imported.notes))
-        runtime = "litert" if b.runtime == "litert" else "tflm"
+        runtime = b.runtime
         measurement = _measure(model, data, runtime, name)
     if measurement.graph is None:
         raise ValueError("the measurement has no op analysis (graph); measure the model with "

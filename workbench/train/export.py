@@ -16,7 +16,7 @@ Usage::
 
     from workbench.train.export import to_tflite, predict_tflite
     blob = to_tflite(model, quantize="int8", representative=X_train)
-    probs = predict_tflite(blob, X_test, runtime="tflm")      # float, (n, n_classes)
+    probs = predict_tflite(blob, X_test, runtime="tflite-micro")      # float, (n, n_classes)
     accuracy = (probs.argmax(1) == y_test).mean()
 
 Importing this module imports neither TensorFlow nor any interpreter.
@@ -36,6 +36,7 @@ __all__ = [
     "quantize_input",
     "dequantize_output",
     "predict_tflite",
+    "check_runtime",
     "is_qat_model",
     "MAX_REPRESENTATIVE",
     "DEFAULT_ARENA_BYTES",
@@ -268,7 +269,22 @@ def _tflm_runner(model_bytes: bytes, arena_bytes: int, probed: ProbeResult | Non
     return run
 
 
-def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "tflm", *,
+def check_runtime(runtime: str) -> str:
+    """``runtime`` if it names an interpreter the workbench runs models in, else ValueError.
+
+    The names are the board catalog's (:data:`workbench.boards.RUNTIMES`): ``"tflite-micro"``
+    and ``"litert"``, so a board's ``runtime`` can be passed as it is.
+    """
+    from ..boards import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        hint = " (TensorFlow Lite Micro is 'tflite-micro')" if runtime == "tflm" else ""
+        raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, "
+                         f"got {runtime!r}{hint}")
+    return runtime
+
+
+def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflite-micro", "litert"] = "tflite-micro", *,
                    arena_bytes: int | None = None,
                    latencies_ms: list[float] | None = None,
                    probed: ProbeResult | None = None,
@@ -283,14 +299,14 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
         model_bytes: a single-input, single-output .tflite model.
         X: float inputs, shape ``(n, *input_shape)`` (the model's shape without
             its batch dimension).
-        runtime: ``"tflm"``: TensorFlow Lite Micro, the interpreter on the board
+        runtime: ``"tflite-micro"``: TensorFlow Lite Micro, the interpreter on the board
             (probed in a child process first, so a crash cannot take this process
             down). ``"litert"``: LiteRT (TFLite) with its reference kernels.
         arena_bytes: TFLM tensor arena; default :data:`DEFAULT_ARENA_BYTES`
             (raised once if TFLM says how many bytes are missing).
         latencies_ms: if given, the host wall time of each invoke (one per batch)
             is appended to it, in milliseconds.
-        probed: for ``"tflm"``, a successful :class:`workbench.tflite.ProbeResult` of
+        probed: for ``"tflite-micro"``, a successful :class:`workbench.tflite.ProbeResult` of
             this model at ``arena_bytes`` or less (e.g. ``min_arena(...).probe``):
             then the model is not probed again.
         spawn: starts the probe's child process (default :class:`subprocess.Popen`).
@@ -304,8 +320,7 @@ def predict_tflite(model_bytes: bytes, X, runtime: Literal["tflm", "litert"] = "
         ValueError: bad runtime, a model with several inputs or outputs, or ``X``
             of the wrong shape.
     """
-    if runtime not in ("tflm", "litert"):
-        raise ValueError(f"runtime must be 'tflm' or 'litert', got {runtime!r}")
+    check_runtime(runtime)
     info = inspect_model(model_bytes)
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise ValueError(
