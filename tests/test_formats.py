@@ -559,19 +559,21 @@ def test_basicmotions_import_matches_the_ts_files(ds):
 
 
 @needs_aeon
-def test_a_failure_halfway_leaves_nothing(ds, monkeypatch):
-    real = Dataset.new_recording
-    calls = []
+def test_a_failure_halfway_leaves_nothing(tmp_path):
+    class DiskFullAt41(Dataset):
+        """A store whose 41st new recording fails, as a full disk would."""
+        calls = 0
 
-    def failing(self, **kw):
-        calls.append(1)
-        if len(calls) == 41:
-            raise OSError("disk full")
-        return real(self, **kw)
+        def new_recording(self, **kw):
+            DiskFullAt41.calls += 1
+            if DiskFullAt41.calls == 41:
+                raise OSError("disk full")
+            return super().new_recording(**kw)
 
-    monkeypatch.setattr(Dataset, "new_recording", failing)
+    ds = DiskFullAt41(tmp_path / "ds")
     with pytest.raises(OSError, match="disk full"):
         import_basicmotions(ds)
+    assert DiskFullAt41.calls == 41
     unchanged(ds, 0)
 
 
