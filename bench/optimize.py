@@ -22,6 +22,7 @@ the headline figures are printed last, one ``metric: value`` per line.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,8 +62,14 @@ def main() -> int:
     variants = make_variants(flt.model, data)
     t_variants = time.perf_counter() - t0
 
+    spawned: list[list[str]] = []
+
+    def counting_spawn(args, **kwargs):  # the real Popen, counted
+        spawned.append(list(args))
+        return subprocess.Popen(args, **kwargs)
+
     t0 = time.perf_counter()
-    measured = measure_all(variants, data)
+    measured = measure_all(variants, data, spawn=counting_spawn)
     t_measure = time.perf_counter() - t0
     m = {x.kind: x for x in measured}
 
@@ -119,6 +126,7 @@ def main() -> int:
          f"measure_all {t_measure:.1f} s")
     print(f"variants_seconds: {t_variants:.1f}")
     print(f"measure_seconds: {t_measure:.1f}")
+    print(f"probe_processes_per_variant: {len(spawned) / len(variants):.2f}")
     print(f"float_accuracy: {f32.accuracy:.3f}")
     print(f"int8_accuracy: {i8.accuracy:.3f}")
     print(f"int16x8_accuracy: {m['int16x8'].accuracy:.3f}")

@@ -186,11 +186,13 @@ def measure(variant: Variant | bytes, data=None, *, reference: np.ndarray | None
 
 
 def measure_all(variants: Sequence[Variant], data=None, *, runtime: str = "tflite-micro",
-                progress: Callable[[str], None] | None = None) -> list[Measurement]:
+                progress: Callable[[str], None] | None = None,
+                spawn: Spawn | None = None) -> list[Measurement]:
     """:func:`measure` every variant; agreement is against the float variant, if any.
 
     The float variant (``kind == "float"``) is measured first, so its predictions are
-    the reference for the others; without one, ``agreement`` stays None.
+    the reference for the others; without one, ``agreement`` stays None. ``spawn`` starts
+    the TFLite Micro probe processes, as in :func:`measure` (one per variant).
     """
     say = progress or (lambda _line: None)
     order = sorted(range(len(variants)), key=lambda i: variants[i].kind != "float")
@@ -199,7 +201,7 @@ def measure_all(variants: Sequence[Variant], data=None, *, runtime: str = "tflit
     for i in order:
         v = variants[i]
         say(f"measuring {v.name} ...")
-        m = measure(v, data, reference=reference, runtime=runtime)
+        m = measure(v, data, reference=reference, runtime=runtime, spawn=spawn)
         if v.kind == "float" and reference is None and getattr(m, "predictions", None) is not None:
             reference = m.predictions
             m.agreement = 1.0
