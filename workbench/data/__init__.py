@@ -6,7 +6,8 @@ Call order: ``ds = Dataset(path)`` (opens or creates the folder), add data with
 ``snapshot(ds)`` to name the version, ``windows(ds, length)`` and
 ``split_recordings(ds)`` to feed training.
 
-Modules: :mod:`.store` (the folder, recordings, labels), :mod:`.versioning` (snapshots and
+Modules: :mod:`.store` (the folder, recordings, labels; its parts :mod:`.recording_meta`,
+:mod:`.recording_writer`, :mod:`.folders`, :mod:`.store_errors`), :mod:`.versioning` (snapshots and
 summaries), :mod:`.windowing` (windows and splits), :mod:`.labeling`, :mod:`.segment` and
 :mod:`.quality` (label tools), :mod:`.formats` (import and export). Light to import (NumPy),
 so the names load eagerly.

@@ -20,223 +20,42 @@ lock on its own folder, so another process that opens the dataset leaves it alon
 repairing it. Every name that becomes a path (a recording id from a caller or a folder) is
 checked to stay inside the dataset. A ``meta.json`` whose values are wrong is reported in
 ``Dataset.problems`` and its recording skipped, its files untouched.
+
+This module holds :class:`Dataset`; its parts live beside it and are re-exported here:
+:mod:`.recording_meta` (what a recording is, and the checks on ``meta.json``),
+:mod:`.recording_writer` (appending samples while recording), :mod:`.folders` (atomic
+writes, names kept inside the dataset, folder locks) and :mod:`.store_errors`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import secrets
 import shutil
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import WorkbenchError
+from .folders import _flock, _inside, _unlock, _write_json_atomic, check_name
+from .recording_meta import NUMERIC_KINDS, Recording, RecordingMeta, Region, _is_number, meta_problems
+from .recording_writer import FLUSH_SECONDS, RecordingWriter
+from .store_errors import DatasetError, DatasetWarning
 
-try:  # POSIX; elsewhere datasets work but two processes must not share one
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+__all__ = ["Dataset", "DatasetError", "DatasetWarning", "FORMAT", "VERSION", "FLUSH_SECONDS",
+           "NUMERIC_KINDS", "Recording", "RecordingMeta", "RecordingWriter", "Region",
+           "check_name", "meta_problems"]
 
 FORMAT = "workbench-dataset"
 VERSION = 1
-FLUSH_SECONDS = 1.0
-"""A recording in progress reaches the file at least this often."""
-
-
-class DatasetError(WorkbenchError):
-    """A store that cannot be opened or an operation it cannot do (message says why)."""
-
-
-class DatasetWarning(UserWarning):
-    """Opening a dataset skipped a recording (its metadata is wrong); see ``problems``."""
-
-
-NUMERIC_KINDS = "iuf"
-"""Sample dtypes a recording may have: signed and unsigned integers, floats."""
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_count(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def meta_problems(d) -> list[str]:
-    """What is wrong with a parsed ``meta.json`` (empty: nothing). Checks every field a
-    repair, a read or a window relies on, so that a wrong value is caught before any of
-    them touches the files."""
-    if not isinstance(d, dict):
-        return [f"is a JSON {type(d).__name__}, not an object"]
-    out = []
-    for key in ("sensor", "channels", "units", "rate_hz", "dtype"):
-        if key not in d:
-            out.append(f"field {key!r} is missing")
-    ch = d.get("channels")
-    if "channels" in d and (not isinstance(ch, list) or not ch
-                            or not all(isinstance(c, str) for c in ch)):
-        out.append(f"field 'channels' must be a non-empty list of names, not {ch!r}")
-    if "dtype" in d:
-        dt = d["dtype"]
-        try:
-            ok = isinstance(dt, str) and np.dtype(dt).kind in NUMERIC_KINDS
-        except TypeError:
-            ok = False
-        if not ok:
-            out.append(f"field 'dtype' must name a numeric sample type (int16, float32...), "
-                       f"not {dt!r}")
-    if "rate_hz" in d and not (_is_number(d["rate_hz"]) and d["rate_hz"] >= 0):
-        out.append(f"field 'rate_hz' must be a number >= 0, not {d['rate_hz']!r}")
-    if "scale" in d and not _is_number(d["scale"]):
-        out.append(f"field 'scale' must be a finite number, not {d['scale']!r}")
-    for key in ("samples", "lost"):
-        if key in d and not _is_count(d[key]):
-            out.append(f"field {key!r} must be a whole number >= 0, not {d[key]!r}")
-    for key in ("id", "sensor", "units", "device", "board", "started", "source"):
-        if key in d and not isinstance(d[key], str):
-            out.append(f"field {key!r} must be a string, not {d[key]!r}")
-    if d.get("label") is not None and not isinstance(d["label"], str):
-        out.append(f"field 'label' must be a string or null, not {d['label']!r}")
-    for key in ("complete", "interrupted"):
-        if key in d and not isinstance(d[key], bool):
-            out.append(f"field {key!r} must be true or false, not {d[key]!r}")
-    if "extra" in d and not isinstance(d["extra"], dict):
-        out.append(f"field 'extra' must be an object, not {d['extra']!r}")
-    gaps = d.get("gaps", [])
-    if not isinstance(gaps, list) or not all(
-            isinstance(g, list) and len(g) == 2 and all(_is_count(x) for x in g) for g in gaps):
-        out.append(f"field 'gaps' must be a list of [index, count] pairs, not {gaps!r}")
-    regions = d.get("regions", [])
-    if not isinstance(regions, list):
-        out.append(f"field 'regions' must be a list, not {regions!r}")
-    else:
-        for r in regions:
-            try:
-                if set(r) != {"start", "end", "label"} or not all(
-                        _is_count(r[k]) for k in ("start", "end")) or not isinstance(
-                        r["label"], str):
-                    raise ValueError
-                Region(**r)
-            except (TypeError, ValueError):
-                out.append(f"field 'regions' holds {r!r}; a region is "
-                           '{"start": n, "end": m, "label": "..."} with 0 <= start < end')
-                break
-    return out
-
-
-@dataclass(frozen=True)
-class Region:
-    """A labelled stretch of a recording: samples ``start`` (inclusive) to ``end`` (exclusive)."""
-
-    start: int
-    end: int
-    label: str
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start < self.end:
-            raise ValueError(f"a region needs 0 <= start < end, got {self.start}..{self.end}")
-        if not self.label:
-            raise ValueError("a region needs a label")
-
-
-@dataclass(frozen=True)
-class RecordingMeta:
-    """What is known about one recording. ``samples`` counts rows in samples.bin."""
-
-    id: str
-    sensor: str
-    channels: tuple[str, ...]
-    units: str
-    rate_hz: float
-    dtype: str
-    scale: float = 1.0
-    label: str | None = None
-    regions: tuple[Region, ...] = ()
-    device: str = ""
-    board: str = ""
-    started: str = ""
-    source: str = "capture"
-    samples: int = 0
-    lost: int = 0
-    gaps: tuple[tuple[int, int], ...] = ()
-    """(sample index, samples missing before it) for every loss."""
-    complete: bool = True
-    interrupted: bool = False
-    """The recording process died; every whole row that reached the file is kept."""
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float:
-        return self.samples / self.rate_hz if self.rate_hz else 0.0
-
-    @property
-    def row_bytes(self) -> int:
-        return np.dtype(self.dtype).itemsize * len(self.channels)
-
-    def labels(self) -> set[str]:
-        """Every label this recording carries (whole-recording and regions)."""
-        out = {r.label for r in self.regions}
-        if self.label:
-            out.add(self.label)
-        return out
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        d["regions"] = [asdict(r) for r in self.regions]
-        d["gaps"] = [list(g) for g in self.gaps]
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "RecordingMeta":
-        """Parse a ``meta.json`` object. Raises ValueError naming the first wrong field."""
-        problems = meta_problems(d)
-        if problems:
-            raise ValueError(problems[0])
-        d = dict(d)
-        d["channels"] = tuple(d["channels"])
-        d["regions"] = tuple(Region(**r) for r in d.get("regions", ()))
-        d["gaps"] = tuple(tuple(g) for g in d.get("gaps", ()))
-        known = set(cls.__dataclass_fields__)
-        extra = {k: v for k, v in d.items() if k not in known}
-        d = {k: v for k, v in d.items() if k in known}
-        if extra:  # fields from a newer version are kept, not lost
-            d["extra"] = {**d.get("extra", {}), **extra}
-        return cls(**d)
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording's metadata and samples (``raw`` as stored, ``values`` in units)."""
-
-    meta: RecordingMeta
-    raw: np.ndarray
-
-    @property
-    def values(self) -> np.ndarray:
-        if self.meta.scale == 1.0 and self.raw.dtype == np.float32:
-            return self.raw
-        return self.raw.astype(np.float32) * np.float32(self.meta.scale)
-
-    @property
-    def id(self) -> str:
-        return self.meta.id
-
-    def __len__(self) -> int:
-        return len(self.raw)
 
 
 def _now_iso() -> str:
@@ -247,161 +66,6 @@ def _slug(text: str | None) -> str:
     s = re.sub(r"[^A-Za-z0-9]+", "-", text or "unlabeled").strip("-").lower()
     return (s or "unlabeled")[:40]
 
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``path`` whole or not at all (a temporary file of this process, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-_RESERVED = {"", ".", ".."}
-
-
-def check_name(name, what: str = "recording id") -> str:
-    """``name`` if it is one plain path component (no separator, not ``.``/``..``, no NUL),
-    else ValueError: names taken from callers or files never reach outside their folder."""
-    if not isinstance(name, str) or name in _RESERVED or "/" in name or "\\" in name \
-            or "\x00" in name or (os.altsep and os.altsep in name):
-        raise DatasetError(f"{name!r} is not a valid {what}: it must be a single folder name "
-                           "inside the dataset (no '/', '..' or absolute path)")
-    return name
-
-
-def _inside(base: Path, name: str, what: str = "recording id") -> Path:
-    """``base / name``, checked to be a direct child of ``base`` once symbolic links are
-    resolved (DatasetError otherwise)."""
-    path = base / check_name(name, what)
-    real, parent = path.resolve(), base.resolve()
-    if real.parent != parent:
-        raise DatasetError(f"{path} leads outside {base} (to {real}); refusing to use it")
-    return path
-
-
-def _flock(path: Path, *, blocking: bool = True) -> int | None:
-    """An exclusive lock on a folder (flock on its descriptor). Returns the descriptor to pass
-    to :func:`_unlock`, or None if ``blocking`` is False and another holds the lock. Without
-    fcntl (Windows) nothing is locked and a descriptor-less token is returned."""
-    if fcntl is None:  # pragma: no cover
-        return -1
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _unlock(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        os.close(fd)  # closing the descriptor releases its lock
-
-
-class RecordingWriter:
-    """Appends samples to one recording. Made by :meth:`Dataset.new_recording`.
-
-    Call order: ``append()`` any number of times (and ``note_loss()`` where samples
-    were lost), then ``close()``. Rows reach the file at least every
-    :data:`FLUSH_SECONDS`; ``close()`` flushes, counts and marks the recording
-    complete. Also a context manager (closing on exit, even after an error).
-
-    While open, the writer holds a lock on the recording's folder: another
-    :class:`Dataset` (in this process or another) then knows the recording is
-    live and neither repairs nor drops it. Each metadata update re-reads
-    ``meta.json`` under the dataset lock and changes only the writer's own fields
-    (``samples``, ``lost``, ``gaps``, ``complete`` and the ``extra`` items given to
-    ``close``), so a label set meanwhile by anyone is kept.
-    """
-
-    def __init__(self, dataset: "Dataset", meta: RecordingMeta, lock: int | None = None) -> None:
-        self.dataset = dataset
-        self.meta = meta
-        self.dir = dataset.root / "recordings" / meta.id
-        self._lock = lock
-        self._file = open(self.dir / "samples.bin", "ab")
-        self._dtype = np.dtype(meta.dtype).newbyteorder("<")
-        self._samples = 0
-        self._lost = 0
-        self._gaps: list[tuple[int, int]] = []
-        self._extra: dict = {}
-        self._last_flush = time.monotonic()
-        self.closed = False
-
-    @property
-    def samples(self) -> int:
-        return self._samples
-
-    @property
-    def lost(self) -> int:
-        return self._lost
-
-    def append(self, rows: np.ndarray) -> None:
-        """Add rows of shape (n, channels); converted to the recording's dtype."""
-        if self.closed:
-            raise DatasetError(f"recording {self.meta.id} is closed")
-        rows = np.asarray(rows)
-        if rows.ndim != 2 or rows.shape[1] != len(self.meta.channels):
-            raise ValueError(f"expected rows of {len(self.meta.channels)} channels, "
-                             f"got shape {rows.shape}")
-        self._file.write(np.ascontiguousarray(rows, dtype=self._dtype).tobytes())
-        self._samples += len(rows)
-        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
-
-    def note_loss(self, count: int) -> None:
-        """``count`` samples are missing before the next appended row."""
-        if count > 0:
-            self._lost += count
-            self._gaps.append((self._samples, count))
-
-    def flush(self) -> None:
-        """Hand buffered rows to the operating system and update the metadata."""
-        self._file.flush()
-        self._save(complete=False)
-        self._last_flush = time.monotonic()
-
-    def _save(self, complete: bool) -> None:
-        def mine(on_disk: RecordingMeta) -> RecordingMeta:
-            # structure from the writer; label, regions and extra as others left them
-            return replace(self.meta, label=on_disk.label, regions=on_disk.regions,
-                           extra={**on_disk.extra, **self._extra}, samples=self._samples,
-                           lost=self._lost, gaps=tuple(self._gaps), complete=complete,
-                           interrupted=False)
-
-        self.meta = self.dataset._modify(self.meta.id, mine, fallback=self.meta)
-
-    def close(self, **extra) -> RecordingMeta:
-        """Finish the recording; ``extra`` items are added to its metadata."""
-        if self.closed:
-            return self.meta
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._extra.update(extra)
-        try:
-            self._save(complete=True)
-        finally:
-            self.closed = True
-            _unlock(self._lock)
-            self._lock = None
-        return self.meta
-
-    def __enter__(self) -> "RecordingWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 _IGNORED_IN_NEW_FOLDER = {".ipynb_checkpoints"}

@@ -15,7 +15,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from .store import Dataset, DatasetError, _now_iso, _write_json_atomic
+from .folders import _write_json_atomic
+from .store import Dataset, DatasetError, _now_iso
 
 
 def _manifest(dataset: Dataset) -> dict:

@@ -13,7 +13,8 @@ Modules: :mod:`.variants` (conversion), :mod:`.measuring` (measurement), :mod:`.
 (op-by-op analysis), :mod:`.latency` (the per-board cost model, docs/latency-model.md),
 :mod:`.boardfit` (fits and estimates for one board), :mod:`.table` (the comparison),
 :mod:`.reporting` (the HTML report), :mod:`.importers` (existing .tflite, Keras,
-SavedModel and ONNX models). The widget is :class:`workbench.ui.CompareTable`.
+SavedModel and ONNX models; its parts :mod:`.imported_model`, :mod:`.keras_import`,
+:mod:`.onnx_import`, :mod:`.model_trust`). The widget is :class:`workbench.ui.CompareTable`.
 
 Call order: :func:`make_variants` (or :func:`load_model` / :func:`variant_from_tflite` for a
 model that exists) -> :func:`measure` / :func:`measure_all` (and :func:`measure_on_device`
@@ -36,7 +37,8 @@ from .._exports import lazy
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .boardfit import board_verdict
     from .graph import Graph, analyze
-    from .importers import ImportedModel, ModelImportError, UntrustedModelError, load_model
+    from .imported_model import ImportedModel, ModelImportError, UntrustedModelError
+    from .importers import load_model
     from .latency import LatencyEstimate, estimate
     from .measuring import measure, measure_all, measure_on_device
     from .records import BoardVerdict, Measurement
@@ -55,8 +57,8 @@ _LAZY = {
     "estimate": ".latency", "LatencyEstimate": ".latency",
     "ComparisonTable": ".table",
     "report": ".reporting", "Report": ".reporting",
-    "load_model": ".importers", "ImportedModel": ".importers",
-    "ModelImportError": ".importers", "UntrustedModelError": ".importers",
+    "load_model": ".importers", "ImportedModel": ".imported_model",
+    "ModelImportError": ".imported_model", "UntrustedModelError": ".imported_model",
 }
 
 __all__ = ["BoardVerdict", "ComparisonTable", "FineTune", "Graph", "ImportedModel",
