@@ -439,17 +439,26 @@ def test_replay_shuffle_and_noise_options():
     assert 0.001 < d.std() < 0.01
 
 
-def test_replay_unavailable_without_aeon(monkeypatch):
-    from workbench import refdata
-    from workbench.errors import WorkbenchError
-    refdata.load_basicmotions.cache_clear()
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    try:
-        with pytest.raises(refdata.DataUnavailable, match="pip install") as e:
-            make_source(ACCEL, replay="basicmotions")
-    finally:
-        refdata.load_basicmotions.cache_clear()
-    assert isinstance(e.value, WorkbenchError) and isinstance(e.value, RuntimeError)
+def test_replay_unavailable_without_aeon():
+    # A fresh interpreter in which aeon cannot be imported (a None entry in sys.modules is
+    # Python's own "this module is absent"): the replay says what to install.
+    code = ("import sys\n"
+            "sys.modules['aeon'] = None\n"
+            "from workbench.boards import get_board\n"
+            "from workbench import refdata\n"
+            "from workbench.errors import WorkbenchError\n"
+            "from workbench.sim.sources import make_source\n"
+            "accel = get_board('nano33ble').sensor('accel')\n"
+            "try:\n"
+            "    make_source(accel, replay='basicmotions')\n"
+            "except refdata.DataUnavailable as e:\n"
+            "    assert isinstance(e, WorkbenchError) and isinstance(e, RuntimeError)\n"
+            "    print(e)\n"
+            "else:\n"
+            "    sys.exit('no error')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install" in out.stdout
 
 
 @needs_aeon
