@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from workbench.link import open_device
 from workbench.protocol.linemode import LineParser, RateEstimator, parse_numbers
 
-FRUIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "arduino-fruit-color"
+# real sketch output, shipped inside the package (workbench/data/examples/)
+FRUIT = Path(str(resources.files("workbench.data") / "examples" / "arduino-fruit-color"))
 
 
 def feed_all(parser: LineParser, data: bytes, chunk: int, t0: float = 0.0, dt: float = 0.01):
@@ -20,7 +22,6 @@ def feed_all(parser: LineParser, data: bytes, chunk: int, t0: float = 0.0, dt: f
     return events
 
 
-@pytest.mark.skipif(not FRUIT.is_dir(), reason="shared/data not beside the checkout")
 @pytest.mark.parametrize("fruit", ["apple", "banana", "orange"])
 def test_real_sketch_output_is_read_with_its_header(fruit):
     data = (FRUIT / f"{fruit}.csv").read_bytes()
