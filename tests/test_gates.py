@@ -212,6 +212,10 @@ def test_the_data_gate_verifies_the_snapshot_and_catches_a_changed_byte(sine_mod
     unknown = run_gates(sine_model, "nano33ble", snapshot="ab" * 32,
                         dataset=small_dataset)["data"]
     assert unknown.passed is False and "no snapshot matches" in unknown.explanation
+    nowhere = small_dataset.root.parent / "nothing"
+    elsewhere = run_gates(sine_model, "nano33ble", snapshot=snap, dataset=nowhere)["data"]
+    assert elsewhere.passed is False and "no dataset at" in elsewhere.explanation
+    assert not nowhere.exists()   # a folder is opened, never created
     with pytest.raises(ValueError, match="pass snapshot="):
         run_gates(sine_model, "nano33ble", dataset=small_dataset)
 

@@ -443,13 +443,9 @@ def _data_gate(snapshot: Any, dataset: Any, data: Any) -> GateResult:
         raise ValueError("the data gate needs the snapshot the model was trained on: pass "
                          "snapshot= (an id, a Snapshot or the TrainingRecord), or data= "
                          "with its snapshot_id")
-    if not isinstance(dataset, Dataset):
-        path = Path(dataset)
-        if not path.is_dir():
-            return GateResult(name, False, f"no dataset at {path}, so snapshot {sid[:12]} "
-                              "cannot be verified", None, 0, "differences")
-        dataset = Dataset(path)
     try:
+        if not isinstance(dataset, Dataset):  # a folder: open it, never create one
+            dataset = Dataset(Path(dataset), create=False)
         diffs = verify_snapshot(dataset, sid)
     except DatasetError as exc:
         return GateResult(name, False, f"snapshot {sid[:12]} cannot be verified: {exc}",
