@@ -18,6 +18,7 @@ _LAZY = {
     "ModelRegistry": ".registry", "ModelVersion": ".registry", "Deployment": ".registry",
     "RegistryError": ".registry", "RegistryWarning": ".registry", "UnknownModelError": ".registry",
     "create_deployment_package": ".packages", "DeploymentPackage": ".packages",
+    "PackageError": ".packages",
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
 }

@@ -1,0 +1,313 @@
+"""Deployment packages: a folder per target that a user can take away, README inside.
+
+Call order: ``pkg = create_deployment_package(model, "c-array", "out/kws")`` → hand
+``pkg.path`` to the user (``pkg.files`` lists what is in it, ``pkg.readme`` is the README's
+text). Targets (docs/deploy.md, "Deployment packages"):
+
+- ``"c-array"``, or the id of any catalog microcontroller (``"nano33ble"``, ``"pico"``, ...):
+  the classic TensorFlow Lite Micro flow. ``model_data.h`` / ``model_data.cc`` hold the model
+  as a 16-byte-aligned ``const unsigned char g_model[]``, its length ``g_model_len`` and the
+  arena to allocate ``kTensorArenaSize``; ``README.md`` says how to use them, with the op
+  resolver lines the model needs.
+
+Arena size: TFLite Micro's measured need (:func:`workbench.tflite.min_arena`'s
+``needed_bytes``, or the measurement's ``arena_bytes`` when the model comes with one) plus
+:data:`ARENA_MARGIN_FRACTION` of it plus :data:`ARENA_MARGIN_BYTES`, rounded up to 16. The
+margin covers what the host measurement cannot see: optimized kernels (CMSIS-NN, ESP-NN) ask
+for scratch buffers the reference kernels do not, and a different TFLM release or compiler
+lays out its persistent structures differently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkbenchError
+
+__all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "DeploymentPackage", "PackageError",
+           "arena_with_margin", "create_deployment_package", "resolver_method"]
+
+#: The arena margin: needed * (1 + fraction) + bytes, rounded up to 16 bytes.
+ARENA_MARGIN_FRACTION = 0.10
+ARENA_MARGIN_BYTES = 1024
+_ARENA_SEARCH_UPPER = 4 * 1024 * 1024
+_BYTES_PER_LINE = 12
+
+
+class PackageError(WorkbenchError, ValueError):
+    """A package cannot be made: an unknown or unsupported target, a model that cannot run
+    in TFLite Micro, an output folder in the way. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class DeploymentPackage:
+    """A package on disk: its folder ``path``, the ``files`` in it (paths), the ``target``
+    it was made for, the README's text ``readme``, the model's ``sha256`` and the
+    ``arena_bytes`` it tells the firmware to allocate."""
+
+    path: Path
+    files: list[Path]
+    target: str
+    readme: str
+    sha256: str = ""
+    arena_bytes: int | None = None
+    ops: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "files": [str(f) for f in self.files],
+                "target": self.target, "sha256": self.sha256, "arena_bytes": self.arena_bytes,
+                "ops": list(self.ops)}
+
+
+def arena_with_margin(needed: int) -> int:
+    """The arena to allocate for a model that needs ``needed`` bytes in TFLite Micro on the
+    host: ``needed * (1 + ARENA_MARGIN_FRACTION) + ARENA_MARGIN_BYTES``, rounded up to 16."""
+    n = int(needed * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES
+    return -(-n // 16) * 16
+
+
+_RESOLVER_NAMES = {"UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTM",
+                   "SVDF": "Svdf", "PRELU": "Prelu", "BATCH_MATMUL": "BatchMatMul"}
+
+
+def resolver_method(op: str) -> str | None:
+    """The ``MicroMutableOpResolver`` method that registers a builtin op
+    (``"CONV_2D"`` -> ``"AddConv2D"``), or None for a custom op (``"CUSTOM:..."``)."""
+    if op.startswith("CUSTOM:") or op.startswith("BUILTIN_"):
+        return None
+    if op in _RESOLVER_NAMES:
+        return "Add" + _RESOLVER_NAMES[op]
+    return "Add" + "".join(p.upper() if p[:1].isdigit() else p.capitalize()
+                           for p in op.split("_"))
+
+
+def create_deployment_package(model: Any, target: str = "c-array",
+                              out_dir: str | os.PathLike | None = None, *,
+                              arena_bytes: int | None = None) -> DeploymentPackage:
+    """Write a deployment package for ``model`` to ``out_dir`` and describe it.
+
+    ``model`` is a :class:`~workbench.deploy.ModelVersion` (its recorded measurement gives
+    the arena), a :class:`workbench.optimize.Variant`, ``.tflite`` bytes or a path.
+    ``target`` is ``"c-array"`` or a catalog microcontroller's id (``workbench boards``).
+    ``out_dir`` (default ``./<model name>-<target>``) must not exist or be empty; the
+    package is built in a temporary folder beside it and renamed into place, so it appears
+    whole or not at all. ``arena_bytes`` overrides the measured need (the margin is still
+    added).
+
+    Side effects: without a measured arena, TFLite Micro is probed in child processes
+    (:func:`workbench.tflite.min_arena`), typically for a few seconds.
+
+    Raises:
+        PackageError: unknown or unsupported target, a model TFLite Micro cannot run, an
+            out_dir that exists and is not empty.
+        workbench.boards.UnknownBoardError: (a KeyError) via the catalog, for a name that is
+            neither "c-array" nor a board id; its message lists the close matches.
+    """
+    from ..tflite import ModelError, inspect_model
+
+    data, name, measured = _model_of(model)
+    board = _target_board(target)
+    try:
+        info = inspect_model(data)
+    except ModelError as e:
+        raise PackageError(f"cannot package {name}: {e}") from e
+    if arena_bytes is None:
+        arena_bytes = measured
+    if arena_bytes is None:
+        arena_bytes = _measure_arena(data, name)
+    arena = arena_with_margin(int(arena_bytes))
+
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}-{target}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PackageError(f"{out} already exists and is not empty: choose another out_dir or "
+                           "remove it first (nothing was written)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+    tmp.mkdir()
+    try:
+        files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
+        readme = (tmp / "README.md").read_text()
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return DeploymentPackage(path=out, files=[out / f for f in files], target=target,
+                             readme=readme, sha256=info.sha256, arena_bytes=arena,
+                             ops=list(info.ops))
+
+
+def _model_of(model: Any) -> tuple[bytes, str, int | None]:
+    """(bytes, a name for files, the measured arena need or None)."""
+    if hasattr(model, "read_model") and hasattr(model, "measurement"):  # a ModelVersion
+        m = model.measurement or {}
+        arena = m.get("arena_bytes") if m.get("runtime", "tflite-micro") == "tflite-micro" else None
+        return model.read_model(), f"{model.name}-v{model.version}", arena
+    if hasattr(model, "tflite") and hasattr(model, "kind"):  # a Variant
+        return bytes(model.tflite), _safe(str(model.name)), None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), "model", None
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            return Path(model).read_bytes(), _safe(Path(model).stem), None
+        except OSError as e:
+            raise PackageError(f"cannot read the model {model}: {e.strerror or e}") from e
+    raise PackageError(f"cannot package a {type(model).__name__}: pass a ModelVersion, a "
+                       "Variant, .tflite bytes or the path of a .tflite file")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "model"
+
+
+def _target_board(target: str):
+    """The catalog board for a board target, None for "c-array"."""
+    if not isinstance(target, str):
+        raise PackageError(f"target must be a string such as 'c-array' or a board id, not {target!r}")
+    if target == "c-array":
+        return None
+    from ..boards import get_board
+
+    board = get_board(target)
+    if board.kind != "mcu" or board.runtime != "tflite-micro":
+        raise PackageError(f"{board.id} ({board.name}) runs {board.runtime} on {board.kind}, not "
+                           "TensorFlow Lite Micro: its package is not available yet; use "
+                           "target='c-array' only for microcontrollers")
+    return board
+
+
+def _measure_arena(data: bytes, name: str) -> int:
+    from ..tflite import ProbeError, min_arena
+
+    try:
+        return min_arena(data, _ARENA_SEARCH_UPPER).needed_bytes
+    except ProbeError as e:
+        raise PackageError(f"{name} does not run in TensorFlow Lite Micro, so it cannot be "
+                           f"packaged for it: {e}") from e
+
+
+def _c_bytes(data: bytes) -> str:
+    lines = []
+    for i in range(0, len(data), _BYTES_PER_LINE):
+        lines.append("    " + ", ".join(f"0x{b:02x}" for b in data[i:i + _BYTES_PER_LINE]) + ",")
+    return "\n".join(lines)
+
+
+def _tensor_line(t) -> str:
+    q = "" if t.scale is None else f", scale {t.scale:.9g}, zero point {t.zero_point}"
+    return f"- `{t.name}`: {t.dtype} {list(t.shape)}{q}"
+
+
+def _write_c_array(folder: Path, data: bytes, info, arena: int, needed: int, name: str,
+                   board) -> list[str]:
+    """Write model_data.h, model_data.cc and README.md into ``folder``; their names."""
+    header = f"""// model_data.h: {name}, generated by tinyml-workbench (see README.md).
+// SHA-256 of the model: {info.sha256}
+#ifndef WORKBENCH_MODEL_DATA_H_
+#define WORKBENCH_MODEL_DATA_H_
+
+// The .tflite model, 16-byte aligned as TensorFlow Lite Micro requires.
+extern const unsigned char g_model[];
+extern const unsigned int g_model_len;
+
+// Bytes to allocate for the tensor arena: TFLite Micro needed {needed} bytes on the host,
+// plus a margin of {ARENA_MARGIN_FRACTION:.0%} + {ARENA_MARGIN_BYTES} bytes (README.md).
+// Use it as: alignas(16) static unsigned char tensor_arena[kTensorArenaSize];
+constexpr unsigned int kTensorArenaSize = {arena};
+
+#endif  // WORKBENCH_MODEL_DATA_H_
+"""
+    source = f"""// model_data.cc: {name}, generated by tinyml-workbench (see README.md).
+#include "model_data.h"
+
+alignas(16) const unsigned char g_model[] = {{
+{_c_bytes(data)}
+}};
+const unsigned int g_model_len = {len(data)};
+"""
+    ops = list(info.ops)
+    calls = [(op, resolver_method(op)) for op in ops]
+    resolver = "\n".join(f"resolver.{m}();" for _, m in calls if m)
+    custom = [op for op, m in calls if m is None]
+    custom_note = ("" if not custom else "\nThe model also needs ops without a builtin kernel: "
+                   + ", ".join(f"`{c}`" for c in custom)
+                   + "; register your own implementation of each with `resolver.AddCustom(...)`.\n")
+    quant = ("\nQuantized tensors: real value = scale * (stored value - zero point).\n"
+             if any(t.scale is not None for t in [*info.inputs, *info.outputs]) else "")
+    fit = ""
+    if board is not None:
+        slots = board.model_slots
+        fit = (f"\n## {board.name}\n\nThe model is {len(data):,} bytes (the board's model slot:\n"
+               f"{slots.slot_bytes:,}); the arena is {arena:,} bytes (the board's arena budget:\n"
+               f"{slots.arena_bytes:,}). "
+               + ("Both fit." if len(data) <= slots.slot_bytes and arena <= slots.arena_bytes
+                  else "**It does not fit**: choose a smaller variant (workbench report).")
+               + "\n")
+    readme = f"""# {name}: TensorFlow Lite Micro model as a C array
+
+Made by tinyml-workbench for target `{board.id if board else "c-array"}`.
+Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
+
+## Files
+
+- `model_data.h`: declares `g_model` (the model), `g_model_len` (its length in bytes) and
+  `kTensorArenaSize` (the tensor arena to allocate, {arena:,} bytes).
+- `model_data.cc`: the model's bytes, `alignas(16)`.
+
+## What to do
+
+1. Copy `model_data.h` and `model_data.cc` into your sketch or project folder (Arduino: the
+   sketch folder, next to the `.ino`; the IDE compiles `.cc` files there).
+2. In your sketch, include the header and allocate the arena:
+
+```cpp
+#include "model_data.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+alignas(16) static uint8_t tensor_arena[kTensorArenaSize];
+```
+
+3. Register exactly the ops this model uses ({len(ops)}: {", ".join(ops) or "none"}):
+
+```cpp
+static tflite::MicroMutableOpResolver<{max(1, len(ops))}> resolver;
+{resolver}
+```
+{custom_note}
+4. Build the interpreter and allocate:
+
+```cpp
+const tflite::Model* model = tflite::GetModel(g_model);
+static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);
+if (interpreter.AllocateTensors() != kTfLiteOk) {{ /* arena too small: see below */ }}
+```
+
+## Inputs and outputs
+
+Inputs:
+{chr(10).join(_tensor_line(t) for t in info.inputs)}
+
+Outputs:
+{chr(10).join(_tensor_line(t) for t in info.outputs)}
+{quant}
+## The arena
+
+TensorFlow Lite Micro needed {needed:,} bytes on the host (the smallest arena in which it
+allocated and ran). `kTensorArenaSize` adds {ARENA_MARGIN_FRACTION:.0%} of that plus
+{ARENA_MARGIN_BYTES:,} bytes, rounded up to 16, because optimized kernels (CMSIS-NN, ESP-NN)
+ask for scratch buffers the host's reference kernels do not. If `AllocateTensors()` still
+fails, the error it logs says how many bytes were missing: raise `kTensorArenaSize` by that.
+Once it runs, `interpreter.arena_used_bytes()` tells the real need on your board.
+{fit}"""
+    (folder / "model_data.h").write_text(header)
+    (folder / "model_data.cc").write_text(source)
+    (folder / "README.md").write_text(readme)
+    return ["README.md", "model_data.cc", "model_data.h"]
