@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -99,11 +100,11 @@ def test_a_registered_version_uses_its_measured_arena(tmp_path, sine_model):
                     sha256=hashlib.sha256(sine_model).hexdigest(), runtime="tflite-micro",
                     params=321, macs=320, input_dtype="float32", arena_bytes=4000)
     v = reg.register(sine_model, name="sine", measurement=m)
-    pkg = create_deployment_package(v, "pico", tmp_path / "pkg")
+    pkg = create_deployment_package(v, "nucleo-l4r5zi", tmp_path / "pkg")
     assert pkg.arena_bytes == arena_with_margin(4000)
     assert re.search(rf"kTensorArenaSize = {pkg.arena_bytes};", (pkg.path / "model_data.h")
                      .read_text())
-    assert "sine-v1" in pkg.readme and "Raspberry Pi Pico" in pkg.readme
+    assert "sine-v1" in pkg.readme and "NUCLEO" in pkg.readme
     dumped, _, arena = _compile_and_dump(pkg.path, tmp_path)
     assert dumped == sine_model and arena == pkg.arena_bytes
 
@@ -132,3 +133,73 @@ def test_bad_targets_models_and_folders_are_refused(tmp_path, sine_model):
         create_deployment_package(sine_model, "c-array", busy, arena_bytes=2000)
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
+
+
+def _parse_uf2_per_spec(blob: bytes) -> tuple[int, int, bytes]:
+    """An independent UF2 reader written from the specification (github.com/microsoft/uf2):
+    checks every block and returns (family id, start address, the bytes, contiguous)."""
+    assert len(blob) % 512 == 0 and blob
+    n = len(blob) // 512
+    start = family = None
+    data = bytearray()
+    for i in range(n):
+        block = blob[i * 512:(i + 1) * 512]
+        m0, m1, flags, addr, size, blockno, count, fam = struct.unpack_from("<8I", block)
+        assert (m0, m1) == (0x0A324655, 0x9E5D5157)
+        assert struct.unpack_from("<I", block, 508)[0] == 0x0AB16F30
+        assert flags == 0x2000  # familyID present; not-main-flash, file container: no
+        assert (blockno, count) == (i, n)
+        assert size == 256 and addr % 256 == 0  # RP2040 boot ROM: whole 256-byte pages
+        assert block[32 + size:508] == bytes(476 - size)
+        if start is None:
+            start, family = addr, fam
+        assert fam == family and addr == start + 256 * i
+        data += block[32:32 + size]
+    return family, start, bytes(data)
+
+
+def test_pico_package_is_a_uf2_of_the_model_slot(tmp_path, sine_model):
+    from workbench.boards import get_board
+    from workbench.deploy.packages import UF2_TARGETS, slot_address
+
+    pico = get_board("pico")
+    pkg = create_deployment_package(sine_model, "pico", tmp_path / "pkg", arena_bytes=2000)
+    assert sorted(f.name for f in pkg.files) == ["README.md", "model-slot-A.uf2", "model.tflite"]
+    blob = (pkg.path / "model-slot-A.uf2").read_bytes()
+    slot_a = 0x10000000 + pico.model_slots.firmware_flash_bytes
+    assert slot_address(pico, 0) == slot_a
+    assert slot_address(pico, 1) == slot_a + pico.model_slots.slot_bytes
+
+    family, start, data = _parse_uf2_per_spec(blob)
+    assert (family, start) == (0xE48BFF56, slot_a) == (UF2_TARGETS["pico"]["family_id"], slot_a)
+    padded = sine_model + bytes(-len(sine_model) % 256)
+    assert data == padded
+    assert (pkg.path / "model.tflite").read_bytes() == sine_model
+    assert f"0x{slot_a:08x}" in pkg.readme and "RPI-RP2" in pkg.readme
+    assert "picotool load -x model-slot-A.uf2" in pkg.readme
+
+    b = create_deployment_package(sine_model, "pico", tmp_path / "b", arena_bytes=2000, slot=1)
+    _, start_b, _ = _parse_uf2_per_spec((b.path / "model-slot-B.uf2").read_bytes())
+    assert start_b == slot_a + pico.model_slots.slot_bytes
+    with pytest.raises(PackageError, match="slots 0..1"):
+        create_deployment_package(sine_model, "pico", tmp_path / "c", arena_bytes=2000, slot=2)
+
+
+def test_pico_uf2_reads_back_with_adafruit_uf2(tmp_path, sine_model, monkeypatch):
+    from workbench.boards import get_board
+    from workbench.deploy.packages import slot_address
+
+    uf2conv = pytest.importorskip("adafruit_uf2.uf2conv")
+    slot_a = slot_address(get_board("pico"), 0)
+    pkg = create_deployment_package(sine_model, "pico", tmp_path / "pkg", arena_bytes=2000)
+    blob = (pkg.path / "model-slot-A.uf2").read_bytes()
+    assert uf2conv.is_uf2(blob)
+    # its reader and writer keep their settings in module globals
+    monkeypatch.setattr(uf2conv, "familyid", 0)
+    monkeypatch.setattr(uf2conv, "appstartaddr", 0)
+    data = uf2conv.convert_from_uf2(blob)
+    assert data[:len(sine_model)] == sine_model and not any(data[len(sine_model):])
+    assert uf2conv.appstartaddr == slot_a
+    # its writer, given the same address and family, produces the same bytes
+    monkeypatch.setattr(uf2conv, "familyid", 0xE48BFF56)
+    assert uf2conv.convert_to_uf2(sine_model) == blob

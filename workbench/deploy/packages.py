@@ -4,7 +4,10 @@ Call order: ``pkg = create_deployment_package(model, "c-array", "out/kws")`` →
 ``pkg.path`` to the user (``pkg.files`` lists what is in it, ``pkg.readme`` is the README's
 text). Targets (docs/deploy.md, "Deployment packages"):
 
-- ``"c-array"``, or the id of any catalog microcontroller (``"nano33ble"``, ``"pico"``, ...):
+- ``"pico"`` (Raspberry Pi Pico): the model slot as a UF2 file (:func:`uf2_blocks`) at the
+  slot's flash address (:func:`slot_address`), to copy onto the board's BOOTSEL drive, with
+  the ``.tflite`` and a README.
+- ``"c-array"``, or the id of any other catalog microcontroller (``"nano33ble"``, ...):
   the classic TensorFlow Lite Micro flow. ``model_data.h`` / ``model_data.cc`` hold the model
   as a 16-byte-aligned ``const unsigned char g_model[]``, its length ``g_model_len`` and the
   arena to allocate ``kTensorArenaSize``; ``README.md`` says how to use them, with the op
@@ -29,14 +32,28 @@ from typing import Any
 
 from ..errors import WorkbenchError
 
-__all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "DeploymentPackage", "PackageError",
-           "arena_with_margin", "create_deployment_package", "resolver_method"]
+__all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "UF2_TARGETS", "DeploymentPackage",
+           "PackageError", "arena_with_margin", "create_deployment_package", "resolver_method",
+           "slot_address", "uf2_blocks"]
 
 #: The arena margin: needed * (1 + fraction) + bytes, rounded up to 16 bytes.
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
 _ARENA_SEARCH_UPPER = 4 * 1024 * 1024
 _BYTES_PER_LINE = 12
+
+#: Boards whose package is a UF2 image of a model slot: the UF2 family id (the UF2
+#: specification's list, github.com/microsoft/uf2 utils/uf2families.json: RP2040), where flash
+#: is mapped (RP2040 Datasheet, address map: XIP at 0x10000000) and the flash page size, which
+#: is the UF2 payload size the RP2040 boot ROM requires (256 bytes, page aligned).
+UF2_TARGETS = {"pico": {"family_id": 0xE48BFF56, "flash_base": 0x10000000, "page_bytes": 256}}
+
+_UF2_MAGIC_START0 = 0x0A324655  # "UF2\n"
+_UF2_MAGIC_START1 = 0x9E5D5157
+_UF2_MAGIC_END = 0x0AB16F30
+_UF2_FLAG_FAMILY_ID = 0x00002000
+_UF2_BLOCK = 512
+_UF2_DATA_MAX = 476
 
 
 class PackageError(WorkbenchError, ValueError):
@@ -88,7 +105,7 @@ def resolver_method(op: str) -> str | None:
 
 def create_deployment_package(model: Any, target: str = "c-array",
                               out_dir: str | os.PathLike | None = None, *,
-                              arena_bytes: int | None = None) -> DeploymentPackage:
+                              arena_bytes: int | None = None, slot: int = 0) -> DeploymentPackage:
     """Write a deployment package for ``model`` to ``out_dir`` and describe it.
 
     ``model`` is a :class:`~workbench.deploy.ModelVersion` (its recorded measurement gives
@@ -97,7 +114,7 @@ def create_deployment_package(model: Any, target: str = "c-array",
     ``out_dir`` (default ``./<model name>-<target>``) must not exist or be empty; the
     package is built in a temporary folder beside it and renamed into place, so it appears
     whole or not at all. ``arena_bytes`` overrides the measured need (the margin is still
-    added).
+    added). ``slot`` is the model slot a UF2 package writes (0: slot A, 1: slot B).
 
     Side effects: without a measured arena, TFLite Micro is probed in child processes
     (:func:`workbench.tflite.min_arena`), typically for a few seconds.
@@ -130,7 +147,10 @@ def create_deployment_package(model: Any, target: str = "c-array",
     tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
     tmp.mkdir()
     try:
-        files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
+        if board is not None and board.id in UF2_TARGETS:
+            files = _write_uf2_package(tmp, data, info, arena, name, board, slot)
+        else:
+            files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
         readme = (tmp / "README.md").read_text()
         if out.exists():
             out.rmdir()  # empty (checked above)
@@ -311,3 +331,94 @@ Once it runs, `interpreter.arena_used_bytes()` tells the real need on your board
     (folder / "model_data.cc").write_text(source)
     (folder / "README.md").write_text(readme)
     return ["README.md", "model_data.cc", "model_data.h"]
+
+
+def slot_address(board, slot: int) -> int:
+    """The flash address where model slot ``slot`` starts on a UF2 ``board``.
+
+    The workbench's flash layout, as the virtual board keeps it (``workbench.sim.flash``: slot
+    ``i`` at ``i * slot_bytes`` after the firmware): the firmware from the start of flash
+    (``model_slots.firmware_flash_bytes``), then the slots in order. The catalog gives the
+    sizes; the flash base comes from :data:`UF2_TARGETS`. PackageError for a slot the board
+    does not have, or one that does not lie inside its flash.
+    """
+    spec = UF2_TARGETS[board.id]
+    slots = board.model_slots
+    if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < slots.count:
+        raise PackageError(f"{board.id} has model slots 0..{slots.count - 1} (A, B), not {slot!r}")
+    offset = slots.firmware_flash_bytes + slot * slots.slot_bytes
+    if offset + slots.slot_bytes > board.flash_bytes:
+        raise PackageError(f"{board.id}: slot {slot} ends past the board's flash "
+                           f"({board.flash_bytes:,} bytes); check the catalog's model_slots")
+    if offset % spec["page_bytes"]:
+        raise PackageError(f"{board.id}: slot {slot} is not aligned to a flash page")
+    return spec["flash_base"] + offset
+
+
+def uf2_blocks(data: bytes, address: int, family_id: int, payload: int = 256) -> bytes:
+    """``data`` as UF2 (the USB Flashing Format, github.com/microsoft/uf2): 512-byte blocks of
+    32 header bytes (magic 0, magic 1, flags, target address, payload size, block number,
+    number of blocks, family id; little-endian 32-bit words), ``payload`` data bytes padded
+    with zeros to 476, and the end magic. ``address`` and ``payload`` must be multiples of 4;
+    the last block's payload is padded with zeros to ``payload`` bytes (a whole flash page)."""
+    import struct
+
+    if address % 4 or payload % 4 or not 0 < payload <= _UF2_DATA_MAX:
+        raise PackageError(f"UF2: address 0x{address:x} and payload {payload} must be multiples "
+                           f"of 4, payload at most {_UF2_DATA_MAX}")
+    if not data:
+        raise PackageError("UF2: nothing to write")
+    count = -(-len(data) // payload)
+    out = bytearray()
+    for i in range(count):
+        chunk = data[i * payload:(i + 1) * payload].ljust(payload, b"\0")
+        out += struct.pack("<8I", _UF2_MAGIC_START0, _UF2_MAGIC_START1, _UF2_FLAG_FAMILY_ID,
+                           address + i * payload, payload, i, count, family_id)
+        out += chunk.ljust(_UF2_DATA_MAX, b"\0")
+        out += struct.pack("<I", _UF2_MAGIC_END)
+    return bytes(out)
+
+
+def _write_uf2_package(folder: Path, data: bytes, info, arena: int, name: str, board,
+                       slot: int) -> list[str]:
+    """Write ``<name>-slot-<A|B>.uf2``, ``model.tflite`` and README.md; their names."""
+    spec = UF2_TARGETS[board.id]
+    address = slot_address(board, slot)
+    slots = board.model_slots
+    if len(data) > slots.slot_bytes:
+        raise PackageError(f"{name} is {len(data):,} bytes; {board.id}'s model slot holds "
+                           f"{slots.slot_bytes:,}: choose a smaller variant")
+    letter = "AB"[slot] if slot < 2 else str(slot)
+    uf2_name = f"{name}-slot-{letter}.uf2"
+    blocks = uf2_blocks(data, address, spec["family_id"], spec["page_bytes"])
+    (folder / uf2_name).write_bytes(blocks)
+    (folder / "model.tflite").write_bytes(data)
+    fits = arena <= slots.arena_bytes
+    readme = f"""# {name}: model slot {letter} for the {board.name}
+
+Made by tinyml-workbench. Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
+
+## Files
+
+- `{uf2_name}`: the model as a UF2 file ({len(blocks) // _UF2_BLOCK} blocks of 256 bytes, family
+  RP2040 `0x{spec["family_id"]:08x}`), written at 0x{address:08x}: the start of model slot
+  {letter}, {slots.firmware_flash_bytes:,} bytes of firmware + {slot} x {slots.slot_bytes:,}
+  bytes of slots after the start of flash (0x{spec["flash_base"]:08x}).
+- `model.tflite`: the same model, for the workbench (`workbench upload`) or a C array
+  (`create_deployment_package(model, "c-array")`).
+
+## What to do
+
+1. The board must already run the workbench firmware (or your own firmware that reads its
+   model from slot {letter} at 0x{address:08x}); this file holds the model only.
+2. Hold BOOTSEL while plugging the Pico in: it appears as a drive named `RPI-RP2`.
+3. Copy `{uf2_name}` onto that drive. The Pico writes the {len(data):,} bytes at 0x{address:08x}
+   and restarts; nothing outside the slot's pages is touched.
+   Or, without the drive: `picotool load -x {uf2_name}`.
+
+The firmware needs a tensor arena of {arena:,} bytes for this model (TensorFlow Lite Micro's
+need on the host plus a margin, see docs/deploy.md); the board's budget is
+{slots.arena_bytes:,} bytes: {"it fits" if fits else "**it does not fit**: choose a smaller variant"}.
+"""
+    (folder / "README.md").write_text(readme)
+    return ["README.md", "model.tflite", uf2_name]
