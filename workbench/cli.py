@@ -321,6 +321,129 @@ def _why_or_basis(v) -> str:
     return v.basis.split(":", 1)[0]  # "TFLite Micro reference kernels on one Cortex-M4F ..."
 
 
+def _registry(args) -> int:
+    """``workbench registry list|show|diff``: read the model registry (never writes)."""
+    import warnings
+
+    from .deploy import ModelRegistry, RegistryWarning
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise CommandFailed(f"no model registry at {root}: pass --root or set WORKBENCH_REGISTRY "
+                            "to the registry folder", EXIT_BAD_INPUT)
+    reg = ModelRegistry(root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RegistryWarning)
+        out = {"list": _registry_list, "show": _registry_show,
+               "diff": _registry_diff}[args.action](reg, args)
+    for w in caught:
+        if issubclass(w.category, RegistryWarning):
+            _say(f"warning: {w.message}")
+    return out
+
+
+def _fmt_acc(m: dict | None) -> str:
+    acc = (m or {}).get("accuracy")
+    return "-" if acc is None else f"{acc:.3f}"
+
+
+def _registry_list(reg, args) -> int:
+    if args.name is None:
+        rows = []
+        for name in reg.models():
+            vs = reg.versions(name)
+            last = vs[-1] if vs else None
+            rows.append({"name": name, "versions": len(vs),
+                         "latest": last.version if last else None,
+                         "sha256": last.sha256 if last else None,
+                         "size": last.size if last else None})
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        for r in rows:
+            latest = f"v{r['latest']}  {r['sha256'][:12]}  {r['size']:,} B" if r["latest"] else "-"
+            print(f"{r['name']:24s} {r['versions']:3d} version(s)  latest {latest}")
+        return 0
+    vs = reg.versions(args.name)
+    deps = reg.deployments(args.name)
+    if args.json:
+        print(json.dumps([{**v.to_dict(), "path": str(v.path),
+                           "deployments": sum(d.version == v.version for d in deps)}
+                          for v in vs], indent=1))
+        return 0
+    print(f"{'version':8s} {'sha256':12s} {'bytes':>9s} {'kind':10s} {'accuracy':>8s} "
+          f"{'deployed':>8s}  created")
+    for v in vs:
+        n = sum(d.version == v.version for d in deps)
+        print(f"v{v.version:<7d} {v.sha256[:12]} {v.size:9,d} {v.variant.get('kind') or '-':10s} "
+              f"{_fmt_acc(v.measurement):>8s} {n:8d}  {v.created}")
+    return 0
+
+
+def _registry_show(reg, args) -> int:
+    v = reg.get(args.name, args.version)
+    deps = reg.deployments(args.name, v.version)
+    if args.json:
+        print(json.dumps({**v.to_dict(), "path": str(v.path),
+                          "deployments": [d.to_dict() for d in deps]}, indent=1))
+        return 0
+    m = v.measurement or {}
+    rec = v.training_record or {}
+    print(f"{v.label}  ({v.path})")
+    print(f"  sha256     {v.sha256}")
+    print(f"  size       {v.size:,} bytes")
+    print(f"  created    {v.created}")
+    print(f"  signed     {'yes' if v.signature is not None else 'no'}")
+    print("lineage")
+    print(f"  snapshot   {v.snapshot or '-'}")
+    print(f"  training   {rec.get('path', '-')}" + (f"  (sha256 {rec['sha256'][:12]})"
+                                                      if rec.get("sha256") else ""))
+    print(f"  variant    {v.variant.get('name') or '-'} ({v.variant.get('kind') or '-'})")
+    if m:
+        arena = m.get("arena_bytes")
+        print(f"  measured   accuracy {_fmt_acc(m)}, arena "
+              f"{'-' if arena is None else f'{arena:,} B'}, runtime {m.get('runtime', '-')}")
+    else:
+        print("  measured   -")
+    print(f"deployments ({len(deps)})")
+    for d in deps:
+        gates = d.gates.get("passed") if isinstance(d.gates, dict) else None
+        state = " FORCED" if d.forced else ""
+        gate = "" if gates is None else f"  gates {'passed' if gates else 'failed'}"
+        print(f"  {d.time}  {d.device}{gate}{state}")
+    return 0
+
+
+def _registry_diff(reg, args) -> int:
+    refs = args.refs
+    if len(refs) == 3:
+        a, b = reg.get(refs[0], refs[1]), reg.get(refs[0], refs[2])
+    elif len(refs) == 2 and all(":" in r for r in refs):
+        (na, va), (nb, vb) = (r.rsplit(":", 1) for r in refs)
+        a, b = reg.get(na, va), reg.get(nb, vb)
+    else:
+        raise CommandFailed("diff takes NAME A B (e.g. `kws 1 2`) or NAME:A NAME:B "
+                            "(e.g. `kws:1 kws-int8:latest`)", EXIT_BAD_INPUT)
+    d = reg.diff(a, b)
+    if args.json:
+        print(json.dumps(d, indent=1))
+        return 0
+    print(f"{d['a']} -> {d['b']}")
+    if not d["changed"] and not any(d["ops"].values()) and not any(d["tensors"].values()):
+        print("  identical")
+        return 0
+    for k, (x, y) in d["changed"].items():
+        print(f"  {k:24s} {x} -> {y}")
+    for k in ("added", "removed"):
+        if d["ops"][k]:
+            print(f"  ops {k:20s} {', '.join(d['ops'][k])}")
+        if d["tensors"][k]:
+            print(f"  tensors {k:16s} {', '.join(d['tensors'][k])}")
+    for name, what in d["tensors"]["changed"].items():
+        print(f"  tensor {name}: " + "; ".join(f"{k} {x} -> {y}" for k, (x, y) in what.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description=(
         "tinyml-workbench: connect to boards, stream sensors, run models. "
@@ -384,6 +507,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a .h5/.keras model even if it holds Lambda layers, whose code "
                    "runs when it loads (only for files from someone you trust)")
     s.set_defaults(func=_report)
+
+    s = sub.add_parser("registry", help="list, show and diff the model registry's versions")
+    s.add_argument("--root", default=os.environ.get("WORKBENCH_REGISTRY", "registry"),
+                   help="registry folder (default: $WORKBENCH_REGISTRY, else ./registry)")
+    s.set_defaults(func=_registry)
+    rsub = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    r = rsub.add_parser("list", help="every model, or every version of one model")
+    r.add_argument("--root", default=argparse.SUPPRESS, help="as above, after the action")
+    r.add_argument("name", nargs="?", default=None)
+    r.add_argument("--json", action="store_true")
+    r = rsub.add_parser("show", help="one version: its lineage and deployments")
+    r.add_argument("--root", default=argparse.SUPPRESS, help="as above, after the action")
+    r.add_argument("name")
+    r.add_argument("version", nargs="?", default="latest", help="3, v3 or latest (default)")
+    r.add_argument("--json", action="store_true")
+    r = rsub.add_parser("diff", help="what differs between two versions")
+    r.add_argument("--root", default=argparse.SUPPRESS, help="as above, after the action")
+    r.add_argument("refs", nargs="+", metavar="REF", help="NAME A B, or NAME:A NAME:B")
+    r.add_argument("--json", action="store_true")
 
     s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
     s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))

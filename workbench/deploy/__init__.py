@@ -16,8 +16,9 @@ from .._exports import lazy
 # public name -> submodule that defines it (no submodule is named like a public name)
 _LAZY = {
     "ModelRegistry": ".registry", "ModelVersion": ".registry", "Deployment": ".registry",
-    "RegistryError": ".registry",
+    "RegistryError": ".registry", "RegistryWarning": ".registry", "UnknownModelError": ".registry",
     "create_deployment_package": ".packages", "DeploymentPackage": ".packages",
+    "PackageError": ".packages",
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
 }

@@ -1,0 +1,424 @@
+"""Deployment packages: a folder per target that a user can take away, README inside.
+
+Call order: ``pkg = create_deployment_package(model, "c-array", "out/kws")`` → hand
+``pkg.path`` to the user (``pkg.files`` lists what is in it, ``pkg.readme`` is the README's
+text). Targets (docs/deploy.md, "Deployment packages"):
+
+- ``"pico"`` (Raspberry Pi Pico): the model slot as a UF2 file (:func:`uf2_blocks`) at the
+  slot's flash address (:func:`slot_address`), to copy onto the board's BOOTSEL drive, with
+  the ``.tflite`` and a README.
+- ``"c-array"``, or the id of any other catalog microcontroller (``"nano33ble"``, ...):
+  the classic TensorFlow Lite Micro flow. ``model_data.h`` / ``model_data.cc`` hold the model
+  as a 16-byte-aligned ``const unsigned char g_model[]``, its length ``g_model_len`` and the
+  arena to allocate ``kTensorArenaSize``; ``README.md`` says how to use them, with the op
+  resolver lines the model needs.
+
+Arena size: TFLite Micro's measured need (:func:`workbench.tflite.min_arena`'s
+``needed_bytes``, or the measurement's ``arena_bytes`` when the model comes with one) plus
+:data:`ARENA_MARGIN_FRACTION` of it plus :data:`ARENA_MARGIN_BYTES`, rounded up to 16. The
+margin covers what the host measurement cannot see: optimized kernels (CMSIS-NN, ESP-NN) ask
+for scratch buffers the reference kernels do not, and a different TFLM release or compiler
+lays out its persistent structures differently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkbenchError
+
+__all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "UF2_TARGETS", "DeploymentPackage",
+           "PackageError", "arena_with_margin", "create_deployment_package", "resolver_method",
+           "slot_address", "uf2_blocks"]
+
+#: The arena margin: needed * (1 + fraction) + bytes, rounded up to 16 bytes.
+ARENA_MARGIN_FRACTION = 0.10
+ARENA_MARGIN_BYTES = 1024
+_ARENA_SEARCH_UPPER = 4 * 1024 * 1024
+_BYTES_PER_LINE = 12
+
+#: Boards whose package is a UF2 image of a model slot: the UF2 family id (the UF2
+#: specification's list, github.com/microsoft/uf2 utils/uf2families.json: RP2040), where flash
+#: is mapped (RP2040 Datasheet, address map: XIP at 0x10000000) and the flash page size, which
+#: is the UF2 payload size the RP2040 boot ROM requires (256 bytes, page aligned).
+UF2_TARGETS = {"pico": {"family_id": 0xE48BFF56, "flash_base": 0x10000000, "page_bytes": 256}}
+
+_UF2_MAGIC_START0 = 0x0A324655  # "UF2\n"
+_UF2_MAGIC_START1 = 0x9E5D5157
+_UF2_MAGIC_END = 0x0AB16F30
+_UF2_FLAG_FAMILY_ID = 0x00002000
+_UF2_BLOCK = 512
+_UF2_DATA_MAX = 476
+
+
+class PackageError(WorkbenchError, ValueError):
+    """A package cannot be made: an unknown or unsupported target, a model that cannot run
+    in TFLite Micro, an output folder in the way. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class DeploymentPackage:
+    """A package on disk: its folder ``path``, the ``files`` in it (paths), the ``target``
+    it was made for, the README's text ``readme``, the model's ``sha256`` and the
+    ``arena_bytes`` it tells the firmware to allocate."""
+
+    path: Path
+    files: list[Path]
+    target: str
+    readme: str
+    sha256: str = ""
+    arena_bytes: int | None = None
+    ops: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "files": [str(f) for f in self.files],
+                "target": self.target, "sha256": self.sha256, "arena_bytes": self.arena_bytes,
+                "ops": list(self.ops)}
+
+
+def arena_with_margin(needed: int) -> int:
+    """The arena to allocate for a model that needs ``needed`` bytes in TFLite Micro on the
+    host: ``needed * (1 + ARENA_MARGIN_FRACTION) + ARENA_MARGIN_BYTES``, rounded up to 16."""
+    n = int(needed * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES
+    return -(-n // 16) * 16
+
+
+_RESOLVER_NAMES = {"UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTM",
+                   "SVDF": "Svdf", "PRELU": "Prelu", "BATCH_MATMUL": "BatchMatMul"}
+
+
+def resolver_method(op: str) -> str | None:
+    """The ``MicroMutableOpResolver`` method that registers a builtin op
+    (``"CONV_2D"`` -> ``"AddConv2D"``), or None for a custom op (``"CUSTOM:..."``)."""
+    if op.startswith("CUSTOM:") or op.startswith("BUILTIN_"):
+        return None
+    if op in _RESOLVER_NAMES:
+        return "Add" + _RESOLVER_NAMES[op]
+    return "Add" + "".join(p.upper() if p[:1].isdigit() else p.capitalize()
+                           for p in op.split("_"))
+
+
+def create_deployment_package(model: Any, target: str = "c-array",
+                              out_dir: str | os.PathLike | None = None, *,
+                              arena_bytes: int | None = None, slot: int = 0) -> DeploymentPackage:
+    """Write a deployment package for ``model`` to ``out_dir`` and describe it.
+
+    ``model`` is a :class:`~workbench.deploy.ModelVersion` (its recorded measurement gives
+    the arena), a :class:`workbench.optimize.Variant`, ``.tflite`` bytes or a path.
+    ``target`` is ``"c-array"`` or a catalog microcontroller's id (``workbench boards``).
+    ``out_dir`` (default ``./<model name>-<target>``) must not exist or be empty; the
+    package is built in a temporary folder beside it and renamed into place, so it appears
+    whole or not at all. ``arena_bytes`` overrides the measured need (the margin is still
+    added). ``slot`` is the model slot a UF2 package writes (0: slot A, 1: slot B).
+
+    Side effects: without a measured arena, TFLite Micro is probed in child processes
+    (:func:`workbench.tflite.min_arena`), typically for a few seconds.
+
+    Raises:
+        PackageError: unknown or unsupported target, a model TFLite Micro cannot run, an
+            out_dir that exists and is not empty.
+        workbench.boards.UnknownBoardError: (a KeyError) via the catalog, for a name that is
+            neither "c-array" nor a board id; its message lists the close matches.
+    """
+    from ..tflite import ModelError, inspect_model
+
+    data, name, measured = _model_of(model)
+    board = _target_board(target)
+    try:
+        info = inspect_model(data)
+    except ModelError as e:
+        raise PackageError(f"cannot package {name}: {e}") from e
+    if arena_bytes is None:
+        arena_bytes = measured
+    if arena_bytes is None:
+        arena_bytes = _measure_arena(data, name)
+    arena = arena_with_margin(int(arena_bytes))
+
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}-{target}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PackageError(f"{out} already exists and is not empty: choose another out_dir or "
+                           "remove it first (nothing was written)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+    tmp.mkdir()
+    try:
+        if board is not None and board.id in UF2_TARGETS:
+            files = _write_uf2_package(tmp, data, info, arena, name, board, slot)
+        else:
+            files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
+        readme = (tmp / "README.md").read_text()
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return DeploymentPackage(path=out, files=[out / f for f in files], target=target,
+                             readme=readme, sha256=info.sha256, arena_bytes=arena,
+                             ops=list(info.ops))
+
+
+def _model_of(model: Any) -> tuple[bytes, str, int | None]:
+    """(bytes, a name for files, the measured arena need or None)."""
+    if hasattr(model, "read_model") and hasattr(model, "measurement"):  # a ModelVersion
+        m = model.measurement or {}
+        arena = m.get("arena_bytes") if m.get("runtime", "tflite-micro") == "tflite-micro" else None
+        return model.read_model(), f"{model.name}-v{model.version}", arena
+    if hasattr(model, "tflite") and hasattr(model, "kind"):  # a Variant
+        return bytes(model.tflite), _safe(str(model.name)), None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), "model", None
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            return Path(model).read_bytes(), _safe(Path(model).stem), None
+        except OSError as e:
+            raise PackageError(f"cannot read the model {model}: {e.strerror or e}") from e
+    raise PackageError(f"cannot package a {type(model).__name__}: pass a ModelVersion, a "
+                       "Variant, .tflite bytes or the path of a .tflite file")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".-") or "model"
+
+
+def _target_board(target: str):
+    """The catalog board for a board target, None for "c-array"."""
+    if not isinstance(target, str):
+        raise PackageError(f"target must be a string such as 'c-array' or a board id, not {target!r}")
+    if target == "c-array":
+        return None
+    from ..boards import get_board
+
+    board = get_board(target)
+    if board.kind != "mcu" or board.runtime != "tflite-micro":
+        raise PackageError(f"{board.id} ({board.name}) runs {board.runtime} on {board.kind}, not "
+                           "TensorFlow Lite Micro: its package is not available yet; use "
+                           "target='c-array' only for microcontrollers")
+    return board
+
+
+def _measure_arena(data: bytes, name: str) -> int:
+    from ..tflite import ProbeError, min_arena
+
+    try:
+        return min_arena(data, _ARENA_SEARCH_UPPER).needed_bytes
+    except ProbeError as e:
+        raise PackageError(f"{name} does not run in TensorFlow Lite Micro, so it cannot be "
+                           f"packaged for it: {e}") from e
+
+
+def _c_bytes(data: bytes) -> str:
+    lines = []
+    for i in range(0, len(data), _BYTES_PER_LINE):
+        lines.append("    " + ", ".join(f"0x{b:02x}" for b in data[i:i + _BYTES_PER_LINE]) + ",")
+    return "\n".join(lines)
+
+
+def _tensor_line(t) -> str:
+    q = "" if t.scale is None else f", scale {t.scale:.9g}, zero point {t.zero_point}"
+    return f"- `{t.name}`: {t.dtype} {list(t.shape)}{q}"
+
+
+def _write_c_array(folder: Path, data: bytes, info, arena: int, needed: int, name: str,
+                   board) -> list[str]:
+    """Write model_data.h, model_data.cc and README.md into ``folder``; their names."""
+    header = f"""// model_data.h: {name}, generated by tinyml-workbench (see README.md).
+// SHA-256 of the model: {info.sha256}
+#ifndef WORKBENCH_MODEL_DATA_H_
+#define WORKBENCH_MODEL_DATA_H_
+
+// The .tflite model, 16-byte aligned as TensorFlow Lite Micro requires.
+extern const unsigned char g_model[];
+extern const unsigned int g_model_len;
+
+// Bytes to allocate for the tensor arena: TFLite Micro needed {needed} bytes on the host,
+// plus a margin of {ARENA_MARGIN_FRACTION:.0%} + {ARENA_MARGIN_BYTES} bytes (README.md).
+// Use it as: alignas(16) static unsigned char tensor_arena[kTensorArenaSize];
+constexpr unsigned int kTensorArenaSize = {arena};
+
+#endif  // WORKBENCH_MODEL_DATA_H_
+"""
+    source = f"""// model_data.cc: {name}, generated by tinyml-workbench (see README.md).
+#include "model_data.h"
+
+alignas(16) const unsigned char g_model[] = {{
+{_c_bytes(data)}
+}};
+const unsigned int g_model_len = {len(data)};
+"""
+    ops = list(info.ops)
+    calls = [(op, resolver_method(op)) for op in ops]
+    resolver = "\n".join(f"resolver.{m}();" for _, m in calls if m)
+    custom = [op for op, m in calls if m is None]
+    custom_note = ("" if not custom else "\nThe model also needs ops without a builtin kernel: "
+                   + ", ".join(f"`{c}`" for c in custom)
+                   + "; register your own implementation of each with `resolver.AddCustom(...)`.\n")
+    quant = ("\nQuantized tensors: real value = scale * (stored value - zero point).\n"
+             if any(t.scale is not None for t in [*info.inputs, *info.outputs]) else "")
+    fit = ""
+    if board is not None:
+        slots = board.model_slots
+        fit = (f"\n## {board.name}\n\nThe model is {len(data):,} bytes (the board's model slot:\n"
+               f"{slots.slot_bytes:,}); the arena is {arena:,} bytes (the board's arena budget:\n"
+               f"{slots.arena_bytes:,}). "
+               + ("Both fit." if len(data) <= slots.slot_bytes and arena <= slots.arena_bytes
+                  else "**It does not fit**: choose a smaller variant (workbench report).")
+               + "\n")
+    readme = f"""# {name}: TensorFlow Lite Micro model as a C array
+
+Made by tinyml-workbench for target `{board.id if board else "c-array"}`.
+Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
+
+## Files
+
+- `model_data.h`: declares `g_model` (the model), `g_model_len` (its length in bytes) and
+  `kTensorArenaSize` (the tensor arena to allocate, {arena:,} bytes).
+- `model_data.cc`: the model's bytes, `alignas(16)`.
+
+## What to do
+
+1. Copy `model_data.h` and `model_data.cc` into your sketch or project folder (Arduino: the
+   sketch folder, next to the `.ino`; the IDE compiles `.cc` files there).
+2. In your sketch, include the header and allocate the arena:
+
+```cpp
+#include "model_data.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+alignas(16) static uint8_t tensor_arena[kTensorArenaSize];
+```
+
+3. Register exactly the ops this model uses ({len(ops)}: {", ".join(ops) or "none"}):
+
+```cpp
+static tflite::MicroMutableOpResolver<{max(1, len(ops))}> resolver;
+{resolver}
+```
+{custom_note}
+4. Build the interpreter and allocate:
+
+```cpp
+const tflite::Model* model = tflite::GetModel(g_model);
+static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);
+if (interpreter.AllocateTensors() != kTfLiteOk) {{ /* arena too small: see below */ }}
+```
+
+## Inputs and outputs
+
+Inputs:
+{chr(10).join(_tensor_line(t) for t in info.inputs)}
+
+Outputs:
+{chr(10).join(_tensor_line(t) for t in info.outputs)}
+{quant}
+## The arena
+
+TensorFlow Lite Micro needed {needed:,} bytes on the host (the smallest arena in which it
+allocated and ran). `kTensorArenaSize` adds {ARENA_MARGIN_FRACTION:.0%} of that plus
+{ARENA_MARGIN_BYTES:,} bytes, rounded up to 16, because optimized kernels (CMSIS-NN, ESP-NN)
+ask for scratch buffers the host's reference kernels do not. If `AllocateTensors()` still
+fails, the error it logs says how many bytes were missing: raise `kTensorArenaSize` by that.
+Once it runs, `interpreter.arena_used_bytes()` tells the real need on your board.
+{fit}"""
+    (folder / "model_data.h").write_text(header)
+    (folder / "model_data.cc").write_text(source)
+    (folder / "README.md").write_text(readme)
+    return ["README.md", "model_data.cc", "model_data.h"]
+
+
+def slot_address(board, slot: int) -> int:
+    """The flash address where model slot ``slot`` starts on a UF2 ``board``.
+
+    The workbench's flash layout, as the virtual board keeps it (``workbench.sim.flash``: slot
+    ``i`` at ``i * slot_bytes`` after the firmware): the firmware from the start of flash
+    (``model_slots.firmware_flash_bytes``), then the slots in order. The catalog gives the
+    sizes; the flash base comes from :data:`UF2_TARGETS`. PackageError for a slot the board
+    does not have, or one that does not lie inside its flash.
+    """
+    spec = UF2_TARGETS[board.id]
+    slots = board.model_slots
+    if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < slots.count:
+        raise PackageError(f"{board.id} has model slots 0..{slots.count - 1} (A, B), not {slot!r}")
+    offset = slots.firmware_flash_bytes + slot * slots.slot_bytes
+    if offset + slots.slot_bytes > board.flash_bytes:
+        raise PackageError(f"{board.id}: slot {slot} ends past the board's flash "
+                           f"({board.flash_bytes:,} bytes); check the catalog's model_slots")
+    if offset % spec["page_bytes"]:
+        raise PackageError(f"{board.id}: slot {slot} is not aligned to a flash page")
+    return spec["flash_base"] + offset
+
+
+def uf2_blocks(data: bytes, address: int, family_id: int, payload: int = 256) -> bytes:
+    """``data`` as UF2 (the USB Flashing Format, github.com/microsoft/uf2): 512-byte blocks of
+    32 header bytes (magic 0, magic 1, flags, target address, payload size, block number,
+    number of blocks, family id; little-endian 32-bit words), ``payload`` data bytes padded
+    with zeros to 476, and the end magic. ``address`` and ``payload`` must be multiples of 4;
+    the last block's payload is padded with zeros to ``payload`` bytes (a whole flash page)."""
+    import struct
+
+    if address % 4 or payload % 4 or not 0 < payload <= _UF2_DATA_MAX:
+        raise PackageError(f"UF2: address 0x{address:x} and payload {payload} must be multiples "
+                           f"of 4, payload at most {_UF2_DATA_MAX}")
+    if not data:
+        raise PackageError("UF2: nothing to write")
+    count = -(-len(data) // payload)
+    out = bytearray()
+    for i in range(count):
+        chunk = data[i * payload:(i + 1) * payload].ljust(payload, b"\0")
+        out += struct.pack("<8I", _UF2_MAGIC_START0, _UF2_MAGIC_START1, _UF2_FLAG_FAMILY_ID,
+                           address + i * payload, payload, i, count, family_id)
+        out += chunk.ljust(_UF2_DATA_MAX, b"\0")
+        out += struct.pack("<I", _UF2_MAGIC_END)
+    return bytes(out)
+
+
+def _write_uf2_package(folder: Path, data: bytes, info, arena: int, name: str, board,
+                       slot: int) -> list[str]:
+    """Write ``<name>-slot-<A|B>.uf2``, ``model.tflite`` and README.md; their names."""
+    spec = UF2_TARGETS[board.id]
+    address = slot_address(board, slot)
+    slots = board.model_slots
+    if len(data) > slots.slot_bytes:
+        raise PackageError(f"{name} is {len(data):,} bytes; {board.id}'s model slot holds "
+                           f"{slots.slot_bytes:,}: choose a smaller variant")
+    letter = "AB"[slot] if slot < 2 else str(slot)
+    uf2_name = f"{name}-slot-{letter}.uf2"
+    blocks = uf2_blocks(data, address, spec["family_id"], spec["page_bytes"])
+    (folder / uf2_name).write_bytes(blocks)
+    (folder / "model.tflite").write_bytes(data)
+    fits = arena <= slots.arena_bytes
+    readme = f"""# {name}: model slot {letter} for the {board.name}
+
+Made by tinyml-workbench. Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
+
+## Files
+
+- `{uf2_name}`: the model as a UF2 file ({len(blocks) // _UF2_BLOCK} blocks of 256 bytes, family
+  RP2040 `0x{spec["family_id"]:08x}`), written at 0x{address:08x}: the start of model slot
+  {letter}, {slots.firmware_flash_bytes:,} bytes of firmware + {slot} x {slots.slot_bytes:,}
+  bytes of slots after the start of flash (0x{spec["flash_base"]:08x}).
+- `model.tflite`: the same model, for the workbench (`workbench upload`) or a C array
+  (`create_deployment_package(model, "c-array")`).
+
+## What to do
+
+1. The board must already run the workbench firmware (or your own firmware that reads its
+   model from slot {letter} at 0x{address:08x}); this file holds the model only.
+2. Hold BOOTSEL while plugging the Pico in: it appears as a drive named `RPI-RP2`.
+3. Copy `{uf2_name}` onto that drive. The Pico writes the {len(data):,} bytes at 0x{address:08x}
+   and restarts; nothing outside the slot's pages is touched.
+   Or, without the drive: `picotool load -x {uf2_name}`.
+
+The firmware needs a tensor arena of {arena:,} bytes for this model (TensorFlow Lite Micro's
+need on the host plus a margin, see docs/deploy.md); the board's budget is
+{slots.arena_bytes:,} bytes: {"it fits" if fits else "**it does not fit**: choose a smaller variant"}.
+"""
+    (folder / "README.md").write_text(readme)
+    return ["README.md", "model.tflite", uf2_name]
