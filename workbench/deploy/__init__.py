@@ -21,6 +21,7 @@ _LAZY = {
     "PackageError": ".packages",
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
+    "deploy_model": ".flashing", "DeployResult": ".flashing",
 }
 
 __all__ = sorted(_LAZY)

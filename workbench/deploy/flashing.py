@@ -1,0 +1,126 @@
+"""Put one model on one device: gates, upload, record. The headless verb behind the flash button.
+
+Call order inside :func:`deploy_model`: the model is registered (when a registry is given and
+it is not a registry version already), the deployment gates run for the device's board
+(:func:`workbench.deploy.run_gates`; a report passed in is used as it is), a failed gate stops
+here unless ``force=True`` (nothing has been sent), the model goes to the device's inactive
+slot and is verified and committed (:meth:`workbench.link.Device.upload_model`), and the
+deployment is appended to the registry with the gate report and what the device said, also
+when the upload failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..boards import get_board
+from ..link import Device, LinkError
+from .gates import GateReport, run_gates
+from .registry import Deployment, ModelRegistry, ModelVersion
+
+__all__ = ["deploy_model", "DeployResult"]
+
+
+@dataclass
+class DeployResult:
+    """What :func:`deploy_model` did: the gate report, the slot the model now runs from
+    (its state, size, SHA-256 and arena as the device reports them), the registry version
+    and deployment record (None without a registry), and the seconds the upload took."""
+
+    gates: GateReport
+    slot: Any
+    version: ModelVersion | None
+    deployment: Deployment | None
+    upload_seconds: float
+
+    @property
+    def forced(self) -> bool:
+        return self.gates.forced
+
+
+def _device_name(device: Device) -> str:
+    info = device.info
+    serial = getattr(info, "serial_number", "") if info is not None else ""
+    return f"{device.url}#{serial}" if serial else device.url
+
+
+def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | Path | None = None,
+                 name: str | None = None, gates: GateReport | None = None, force: bool = False,
+                 progress: Callable[[int, int], None] | None = None,
+                 **gate_options: Any) -> DeployResult:
+    """Gate ``model`` for ``device``'s board, upload it, commit it, and record the deployment.
+
+    Args:
+        model: a :class:`ModelVersion` of ``registry``, a :class:`workbench.optimize.Variant`,
+            ``.tflite`` bytes or a path to a ``.tflite`` file.
+        device: an open framed :class:`workbench.link.Device` (it must have answered HELLO:
+            its board decides the gates).
+        registry: where the model is registered and the deployment recorded (a
+            :class:`ModelRegistry` or its folder); None records nothing.
+        name: the model's name in the registry (default: the variant's name).
+        gates: a :class:`GateReport` already run for this model and board; without it the
+            gates run here with ``gate_options`` (``data=``, ``reference=``,
+            ``measurement=``, ``min_accuracy=``, ``latency_budget_ms=``, ... as
+            :func:`workbench.deploy.run_gates` takes them).
+        force: deploy although a gate failed; the deployment is recorded as forced.
+        progress: ``progress(sent_bytes, total_bytes)`` during the upload.
+
+    Side effects: writes the model into the device's inactive slot and makes it active (the
+    previous model becomes the fallback); with a registry, may add a version and always
+    appends one deployment line, also when the upload fails.
+
+    Raises:
+        GateFailed: a gate failed and ``force`` is False; nothing was sent.
+        workbench.link.NotFramed: the device is a line-mode sketch (it cannot take models).
+        workbench.link.LinkError: the upload failed (a device error such as
+            ``ModelTooLarge``, or a lost link); the registry has the failed deployment.
+    """
+    if device.info is None:
+        device.hello()
+    board = get_board(device.info.board_id)
+    reg = registry if isinstance(registry, ModelRegistry) or registry is None \
+        else ModelRegistry(registry)
+    version = model if isinstance(model, ModelVersion) else None
+    if version is None and reg is not None:
+        version = reg.register(model, name=name, measurement=gate_options.get("measurement"))
+    blob = version.read_model() if version is not None else _model_bytes(model)
+
+    report = gates if gates is not None else run_gates(
+        model if version is None else blob, board, **gate_options)
+    report.require(force=force)
+
+    label = version.label if version is not None else (name or getattr(model, "name", "") or "model")
+    started = time.perf_counter()
+    try:
+        slot = device.upload_model(blob, name=label[:32], progress=progress)
+    except LinkError as exc:
+        if version is not None:
+            reg.record_deployment(version, device=_device_name(device), gates=report,
+                                  forced=report.forced,
+                                  result={"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    seconds = time.perf_counter() - started
+    deployment = None
+    if version is not None:
+        deployment = reg.record_deployment(
+            version, device=_device_name(device), gates=report, forced=report.forced,
+            result={"ok": True, "slot": slot.index, "state": slot.state.name,
+                    "arena_bytes": slot.arena_bytes, "sha256": slot.sha256.hex(),
+                    "upload_seconds": round(seconds, 3)})
+    return DeployResult(gates=report, slot=slot, version=version, deployment=deployment,
+                        upload_seconds=seconds)
+
+
+def _model_bytes(model: Any) -> bytes:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    if isinstance(model, (str, Path)):
+        return Path(model).read_bytes()
+    blob = getattr(model, "tflite", None)
+    if isinstance(blob, (bytes, bytearray)):
+        return bytes(blob)
+    raise TypeError(f"deploy_model takes a ModelVersion, a Variant, .tflite bytes or a path, "
+                    f"not {type(model).__name__}")
