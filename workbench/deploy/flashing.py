@@ -12,9 +12,10 @@ when the upload failed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..boards import get_board
 from ..link import Device, LinkError
