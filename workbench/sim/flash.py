@@ -33,6 +33,10 @@ class FlashError(WorkbenchError):
     """A slot operation that the flash layout forbids (message says why)."""
 
 
+class FallbackHeld(FlashError):
+    """A write into the fallback slot without consent to lose the fallback."""
+
+
 @dataclass
 class Slot:
     state: str = SlotState.EMPTY.name
@@ -203,8 +207,14 @@ class Flash:
         # all slots hold an active or fallback image: overwrite the fallback
         return self.table.fallback if self.table.fallback is not None else 0
 
-    def begin(self, index: int, size: int, sha256: str, name: str) -> int:
-        """Start (or resume) writing an image. Returns the offset to continue from."""
+    def begin(self, index: int, size: int, sha256: str, name: str, *,
+              replace_fallback: bool = False) -> int:
+        """Start (or resume) writing an image. Returns the offset to continue from.
+
+        The slot holding the fallback is refused (:class:`FallbackHeld`) unless
+        ``replace_fallback``; with it, the slot loses its fallback role in the
+        same table write that makes it RECEIVING, before any image byte changes.
+        """
         s = self.slot(index)
         if index == self.table.active:
             raise FlashError(f"slot {index} holds the running model; write to another slot")
@@ -213,6 +223,11 @@ class Flash:
         if s.state == SlotState.RECEIVING.name and s.sha256 == sha256 and s.size == size:
             return s.written
         if index == self.table.fallback:
+            if not replace_fallback:
+                raise FallbackHeld(
+                    f"slot {index} holds the fallback model {s.name!r} (the rollback target); "
+                    "writing it would lose the fallback. Check the image on the host and set "
+                    "REPLACE_FALLBACK, or commit or roll back first")
             self.table.fallback = None
         self.table.slots[index] = Slot(SlotState.RECEIVING.name, size, 0, sha256, name, 0)
         self.save()
