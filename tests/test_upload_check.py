@@ -134,6 +134,11 @@ def test_a_checked_image_needs_the_arena_the_board_reports(sim_url, sine_model):
     assert check_image(sine_model, board).arena_bytes == checked.arena_bytes
 
 
+def test_a_litert_board_is_not_judged_by_tflite_micro(sine_model):
+    with pytest.raises(ValueError, match="litert, not TFLite Micro"):
+        check_image(sine_model, get_board("rpi4"))
+
+
 def test_too_small_an_arena_is_named_with_both_figures(sine_model):
     board = get_board("nano33ble")
     tiny = dataclasses.replace(board, model_slots=dataclasses.replace(

@@ -72,6 +72,10 @@ class ImageCheck:
 
 def _target(target: m.Info | Board) -> tuple[int, int, str]:
     if isinstance(target, Board):
+        if target.runtime != "tflite-micro":
+            raise ValueError(f"{target.name} runs {target.runtime}, not TFLite Micro; "
+                             "check_image() checks what a TFLite Micro board accepts (for a "
+                             "board that answers HELLO, pass its Device.info)")
         return target.model_slots.slot_bytes, target.model_slots.arena_bytes, target.name
     return target.slot_bytes, target.arena_bytes, target.board_name
 
@@ -96,6 +100,8 @@ def check_image(model: bytes, target: m.Info | Board, *,
         UnsupportedOp: a kernel TFLite Micro lacks (named), or a hybrid model.
         ArenaTooSmall: needs more tensor arena than the board has (both figures).
         TypeError: ``model`` is not bytes-like.
+        ValueError: ``target`` is a catalog board whose runtime is not TFLite Micro
+            (LiteRT runs hybrid models and has other kernels).
     """
     if not isinstance(model, (bytes, bytearray, memoryview)):
         raise TypeError(f"check_image() needs the model's bytes, not {type(model).__name__}")
