@@ -475,13 +475,14 @@ class VirtualFirmware:
 
     def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
         """The successful probe at the smallest arena the model runs in (within the
-        board's), else the error code and message."""
+        board's), else the error code and message. A hybrid (dynamic-range) model is
+        refused by name before TFLM runs: TFLM would only say "failed to prepare"."""
         limit = self.board.model_slots.arena_bytes
         try:
             hybrid = hybrid_ops(inspect_model(image))
         except ModelError as e:
             return m.ErrorCode.MODEL_INVALID, str(e)
-        if hybrid:  # TFLM would only say "failed to prepare": name the real reason
+        if hybrid:
             return m.ErrorCode.UNSUPPORTED_OP, f"{HYBRID_MESSAGE} ({', '.join(hybrid)})"
         try:
             return min_arena(image, limit, spawn=self._spawn).probe

@@ -6,7 +6,9 @@ written before the table that counts them, and the table is replaced
 atomically (write a temporary file, then rename), so killing the process at
 any instant (a "power cut") leaves a table that never claims more bytes than
 the image holds. On start the active image is re-hashed; a corrupt one is
-marked invalid and the fallback slot takes over, as a bootloader would.
+marked invalid and the fallback slot takes over, as a bootloader would. The
+fallback slot is written only when the writer says so (``replace_fallback``),
+and then loses its role before any of its bytes change (docs/protocol.md 7.4).
 
 A slot table that cannot be read, or that parses but holds values no table
 this module writes could hold (an unknown state, a size beyond the slot, an
