@@ -137,8 +137,8 @@ def payloads() -> list[dict]:
     add("get output answer", "GET_OUTPUT", 0x87, "response",
         {"index": 0, "offset": 512, "data": "01 02 03"}, u8(0) + u32(512) + b"\x01\x02\x03")
     add("model begin", "MODEL_BEGIN", 0x10, "request",
-        {"slot": 0xFF, "size": 3164, "sha256": hx(SHA), "name": "sine"},
-        u8(0xFF) + u32(3164) + SHA + s("sine"))
+        {"slot": 0xFF, "size": 3164, "sha256": hx(SHA), "name": "sine", "flags": 1},
+        u8(0xFF) + u32(3164) + SHA + s("sine") + u8(1))
     add("model begun", "MODEL_BEGIN", 0x90, "response",
         {"slot": 1, "resume_offset": 0, "chunk_max": 1016, "window": 4},
         u8(1) + u32(0) + u16(1016) + u8(4))

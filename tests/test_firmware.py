@@ -266,3 +266,41 @@ def test_start_options_out_of_range_are_refused(tmp_path):
         VirtualFirmware(board, flash, lambda b: None, mode="line", line_rate_hz=1e9)
     with pytest.raises(ValueError, match="unknown scenario 'flying'.*walking"):
         VirtualFirmware(board, flash, lambda b: None, scenario="flying")
+
+
+def _begin(host, model, slot=m.NO_SLOT, flags=0) -> Frame:
+    return host.one(m.Msg.MODEL_BEGIN, m.ModelBegin(
+        slot, len(model), hashlib.sha256(model).digest(), "next", flags).encode())
+
+
+def test_the_fallback_slot_is_written_only_with_replace_fallback(host, sine_model):
+    first = host.upload(sine_model)
+    second = host.upload(sine_model)  # first is now the fallback, the only other slot
+    table = host.fw.flash.table
+    assert (table.active, table.fallback) == (second, first)
+    for slot in (m.NO_SLOT, first):  # chosen by the board, or named
+        err = m.Error.decode(_begin(host, sine_model, slot).payload)
+        assert err.code == m.ErrorCode.SLOT_FALLBACK and err.detail == first
+        assert "fallback" in err.message and "REPLACE_FALLBACK" in err.message
+        assert host.fw.flash.table.fallback == first
+        assert host.fw.flash.slot(first).state_enum == m.SlotState.FALLBACK
+    assert host.fw.transfer is None  # nothing was opened
+    assert m.Msg(host.one(m.Msg.MODEL_ROLLBACK).type & 0x7F) == m.Msg.MODEL_ROLLBACK
+
+
+def test_replace_fallback_gives_up_the_fallback_at_model_begin(host, sine_model, tmp_path):
+    first = host.upload(sine_model)
+    second = host.upload(sine_model)
+    begun = m.ModelBegun.decode(_begin(host, sine_model,
+                                       flags=m.BeginFlag.REPLACE_FALLBACK).payload)
+    assert begun.slot == first and begun.resume_offset == 0
+    # the role is gone, on flash, before a single image byte was written
+    reread = Flash(tmp_path / "f.flash", 2, host.fw.flash.slot_bytes).table
+    assert reread.fallback is None and reread.active == second
+    assert reread.slots[first].state == m.SlotState.RECEIVING.name
+    err = m.Error.decode(host.one(m.Msg.MODEL_ROLLBACK).payload)
+    assert err.code == m.ErrorCode.NO_FALLBACK
+    host.one(m.Msg.MODEL_CHUNK, m.Chunk(first, 0, sine_model[:1000]).encode())
+    # resuming the same image needs no consent: the slot is no longer the fallback
+    again = m.ModelBegun.decode(_begin(host, sine_model).payload)
+    assert (again.slot, again.resume_offset) == (first, 1000)

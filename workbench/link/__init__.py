@@ -7,7 +7,8 @@ this machine can reach (serial ports, running virtual boards), asking each HELLO
 
 Modules, bottom to top: :mod:`.transport` (a pyserial port by URL),
 :mod:`.timeouts`, :mod:`.session` (reader thread, requests), :mod:`.streams`,
-:mod:`.linemode`, :mod:`.transfer`, :mod:`.inference`, :mod:`.simcontrol`,
+:mod:`.linemode`, :mod:`.image_check` (an image checked before its first byte
+is sent), :mod:`.transfer`, :mod:`.inference`, :mod:`.simcontrol`,
 :mod:`.device` (the :class:`Device` facade), :mod:`.discovery` and
 :mod:`.registry` (running virtual boards).
 """
@@ -41,10 +42,12 @@ from .errors import (
     OpenError,
     OutOfOrder,
     SlotActive,
+    SlotFallback,
     UnknownRequest,
     UnsupportedOp,
     VerifyFailed,
 )
+from .image_check import ImageCheck, check_image
 from .inference import InferenceResult
 from .simcontrol import SimControls
 from .streams import SampleBlock, SensorSamples, Stream
@@ -62,7 +65,9 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
-           "NotSupported", "Internal", "NoTransfer"]
+           "NotSupported", "Internal", "NoTransfer", "SlotFallback",
+           # the host's image check before an upload
+           "check_image", "ImageCheck"]
 
 MODES = ("auto", "framed", "line")
 

@@ -231,15 +231,20 @@ class Device:
         return inference.infer(self.session, *inputs)
 
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
-                     commit: bool = True,
+                     commit: bool = True, check: bool = True,
                      progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
-        """Send, verify and (by default) commit a .tflite model; see :func:`.transfer.upload_model`.
+        """Check, send, verify and (by default) commit a .tflite model; see
+        :func:`.transfer.upload_model`.
 
-        The running model stays active until the commit, so a failed upload
-        leaves the device as it was; an interrupted one resumes.
+        ``check=True`` (default): the image is checked on the host first
+        (:func:`.image_check.check_image`), so a model the board would refuse
+        raises before its first byte is sent; only a checked image may replace
+        the fallback slot. ``check=False`` skips that check (the board still
+        verifies it, and keeps its fallback). The running model stays active
+        until the commit; an interrupted upload resumes.
         """
         return transfer.upload_model(self.session, model, slot=slot, name=name, commit=commit,
-                                     progress=progress)
+                                     check=check, progress=progress)
 
     def commit(self, slot: int) -> int:
         """Make a verified slot the active model; the old one becomes the fallback."""

@@ -48,7 +48,8 @@ class NotFramed(LinkError):
 
 
 class DeviceError(LinkError):
-    """The device answered a request with an ERROR frame."""
+    """The device answered a request with an ERROR frame, or the host's image check
+    (:mod:`.image_check`) found, before sending anything, the error it would answer."""
 
     code: ErrorCode | int = 0
 
@@ -142,6 +143,14 @@ class SlotActive(DeviceError):
     code = ErrorCode.SLOT_ACTIVE
 
 
+class SlotFallback(DeviceError):
+    """The slot holds the fallback model (the rollback target) and the request did
+    not consent to overwriting it (MODEL_BEGIN without REPLACE_FALLBACK); detail
+    is the slot."""
+
+    code = ErrorCode.SLOT_FALLBACK
+
+
 class InferFailed(DeviceError):
     """The interpreter failed to run the model."""
 
@@ -169,7 +178,7 @@ class NoTransfer(DeviceError):
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
-    SlotActive, InferFailed, NotSupported, NoTransfer, Internal)}
+    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

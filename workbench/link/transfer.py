@@ -1,6 +1,7 @@
 """Model transfer: windowed, go-back-N, resumable uploads into a board's model slots.
 
-Call order on the wire for :func:`upload_model`: MODEL_BEGIN (size, SHA-256)
+Call order for :func:`upload_model`: the host's image check
+(:mod:`.image_check`, unless ``check=False``), then on the wire MODEL_BEGIN (size, SHA-256)
 -> MODEL_CHUNK x N (up to the device's window in flight) -> MODEL_END (the
 device verifies the hash and that the model runs in its arena) ->
 MODEL_COMMIT. :func:`send_chunks` is the windowed sender, shared with large
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol import messages as m
 from .errors import ConnectionLost, LinkError, LinkTimeout, OutOfOrder
+from .image_check import check_image
 
 if TYPE_CHECKING:
     from .session import Pending, Session
@@ -98,21 +100,41 @@ def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start:
 
 
 def upload_model(session: Session, model: bytes, *, slot: int | None = None, name: str = "",
-                 commit: bool = True,
+                 commit: bool = True, check: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
-    """Send a .tflite model to a model slot, verify it, and (by default) commit it.
+    """Check a .tflite model, send it to a model slot, verify it, and (by default) commit it.
 
+    Call order: with ``check=True`` (the default) the image is checked on the
+    host first (:func:`.image_check.check_image` against the board's HELLO
+    answer: valid, no hybrid ops, kernels, slot size, tensor arena), so a bad
+    image raises before MODEL_BEGIN and nothing on the board changes. Only an
+    image that passed is sent with REPLACE_FALLBACK, the consent to overwrite
+    the fallback slot if the board has no other free slot (docs/protocol.md
+    7.4). With ``check=False`` nothing is checked here and the flag is not
+    set: the board verifies at MODEL_END as always, and refuses to write over
+    its fallback (:class:`SlotFallback`).
+
+    The running model stays active until the commit and is never overwritten.
     An interrupted upload of the same image resumes where the device's flash
-    says it stopped. The running model stays active until the commit, so a
-    failed upload leaves the device as it was. Raises :class:`ModelTooLarge`,
-    :class:`ArenaTooSmall`, :class:`UnsupportedOp`, :class:`ModelInvalid`,
-    :class:`VerifyFailed` (the device's verdicts), :class:`NotFramed` on a
-    line-mode sketch.
+    says it stopped. What a failed or interrupted upload costs: the target slot
+    only (empty, a spare, or, with REPLACE_FALLBACK, the old fallback, which is
+    no longer a rollback target from MODEL_BEGIN on).
+
+    Raises :class:`ModelTooLarge`, :class:`ArenaTooSmall`, :class:`UnsupportedOp`,
+    :class:`ModelInvalid` (from the host check, or the device's verdicts),
+    :class:`VerifyFailed`, :class:`SlotActive`, :class:`SlotFallback`,
+    :class:`NotFramed` on a line-mode sketch.
     """
     session.require_framed("a model upload")
+    flags = m.BeginFlag(0)
+    if check:
+        if session.info is None:
+            raise LinkError("the board's HELLO answer is unknown; cannot check the image")
+        check_image(model, session.info)
+        flags |= m.BeginFlag.REPLACE_FALLBACK
     digest = hashlib.sha256(model).digest()
     begun = m.ModelBegun.decode(session.request(m.Msg.MODEL_BEGIN, m.ModelBegin(
-        m.NO_SLOT if slot is None else slot, len(model), digest, name).encode()).payload)
+        m.NO_SLOT if slot is None else slot, len(model), digest, name, flags).encode()).payload)
     send_chunks(session, m.Msg.MODEL_CHUNK, begun.slot, model, start=begun.resume_offset,
                 chunk=min(begun.chunk_max, session.max_payload - CHUNK_HEADER),
                 window=max(1, begun.window), progress=progress)

@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..tflite import ModelInfo, inspect_model
+from ..tflite.hybrid import is_hybrid_operands
 from ..tflite.schema import enum_names, schema
 
 __all__ = [
@@ -486,7 +487,7 @@ def _compute_dtype(name: str, ins: tuple[TensorSpec, ...], outs: tuple[TensorSpe
     if name == "TRANSPOSE_CONV":
         act = [t for t in act if t.dtype != "int32"] or act  # skip the output_shape operand
     dtype = (act[0].dtype if act else (outs[0].dtype if outs else (ins[0].dtype if ins else "")))
-    if dtype == "float32" and any(t.constant and t.dtype in ("int8", "int4") for t in ins):
+    if is_hybrid_operands(dtype, (t.dtype for t in ins if t.constant)):
         return "hybrid"
     return dtype
 

@@ -72,6 +72,8 @@ class ErrorCode(IntEnum):
     NOT_SUPPORTED = 16
     NO_TRANSFER = 17
     INTERNAL = 18
+    SLOT_FALLBACK = 19
+    """MODEL_BEGIN into the slot holding the fallback without REPLACE_FALLBACK."""
 
 
 class Capability(IntFlag):
@@ -82,6 +84,14 @@ class Capability(IntFlag):
     LINE_MODE = 1 << 4
     SIMULATED = 1 << 5
     """A virtual board: SIM_SCENARIO and SIM_FAULTS are available."""
+
+
+class BeginFlag(IntFlag):
+    """MODEL_BEGIN's ``flags`` (docs/protocol.md 5.8). Other bits are reserved: sent as 0."""
+
+    REPLACE_FALLBACK = 1 << 0
+    """The host consents to overwrite the fallback (rollback target); it sets this
+    only after its own image check passed."""
 
 
 class DType(IntEnum):

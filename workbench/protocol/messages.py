@@ -28,6 +28,7 @@ from .codes import (
                     NO_SLOT,
                     PROTOCOL_VERSION,
                     RESPONSE_BIT,
+                    BeginFlag,
                     Capability,
                     DType,
                     ErrorCode,
@@ -104,7 +105,7 @@ answers of RESET, SET_MODE, TELEMETRY_CONFIG, SIM_FAULTS) or raw bytes (PING).""
 __all__ = [
     "ALL_SENSORS", "NO_SLOT", "PAYLOADS", "PROTOCOL_VERSION", "RESPONSE_BIT",
     "RESULT_LATENCY_ESTIMATED", "RESULT_OUTPUTS_DETACHED", "SAMPLES_HEADER", "STR_MAX_BYTES",
-    "Capability", "Chunk", "DType", "Declared", "Error", "ErrorCode", "Faults", "Field",
+    "BeginFlag", "Capability", "Chunk", "DType", "Declared", "Error", "ErrorCode", "Faults", "Field",
     "GetOutput", "Hello", "Infer", "Info", "Log", "MalformedPayload", "Mode", "ModelBegin",
     "ModelBegun", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples", "ScenarioState",
     "SensorDesc", "SensorList", "SetMode", "SlotInfo", "SlotRef", "SlotState", "SlotTable",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codes import SlotState
+from .codes import BeginFlag, SlotState
 from .wire import Declared, Field
 
 
@@ -15,10 +15,11 @@ class ModelBegin(Declared):
     size: int
     sha256: bytes
     name: str = ""
+    flags: BeginFlag = BeginFlag(0)
 
     WHAT = "MODEL_BEGIN"
     LAYOUT = (Field("slot", "u8"), Field("size", "u32"), Field("sha256", "bytes[32]"),
-              Field("name", "str"))
+              Field("name", "str"), Field("flags", "u8", enum=BeginFlag))
 
 
 @dataclass(frozen=True)

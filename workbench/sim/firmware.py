@@ -24,8 +24,19 @@ from ..boards import Board
 from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
-from ..tflite import ModelError, ProbeError, ProbeFailure, ProbeResult, Spawn, TflmRunner, min_arena
-from .flash import Flash, FlashError
+from ..tflite import (
+    HYBRID_MESSAGE,
+    ModelError,
+    ProbeError,
+    ProbeFailure,
+    ProbeResult,
+    Spawn,
+    TflmRunner,
+    hybrid_ops,
+    inspect_model,
+    min_arena,
+)
+from .flash import FallbackHeld, Flash, FlashError
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
 from .sources import make_source
@@ -389,7 +400,12 @@ class VirtualFirmware:
                         "write to another slot (or let the board choose)")
             return
         try:
-            resume = self.flash.begin(slot, begin.size, begin.sha256.hex(), begin.name)
+            resume = self.flash.begin(
+                slot, begin.size, begin.sha256.hex(), begin.name,
+                replace_fallback=bool(begin.flags & m.BeginFlag.REPLACE_FALLBACK))
+        except FallbackHeld as e:
+            self._error(req, m.ErrorCode.SLOT_FALLBACK, str(e), detail=slot)
+            return
         except FlashError as e:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
@@ -459,8 +475,15 @@ class VirtualFirmware:
 
     def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
         """The successful probe at the smallest arena the model runs in (within the
-        board's), else the error code and message."""
+        board's), else the error code and message. A hybrid (dynamic-range) model is
+        refused by name before TFLM runs: TFLM would only say "failed to prepare"."""
         limit = self.board.model_slots.arena_bytes
+        try:
+            hybrid = hybrid_ops(inspect_model(image))
+        except ModelError as e:
+            return m.ErrorCode.MODEL_INVALID, str(e)
+        if hybrid:
+            return m.ErrorCode.UNSUPPORTED_OP, f"{HYBRID_MESSAGE} ({', '.join(hybrid)})"
         try:
             return min_arena(image, limit, spawn=self._spawn).probe
         except ProbeError as e:

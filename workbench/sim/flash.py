@@ -6,7 +6,9 @@ written before the table that counts them, and the table is replaced
 atomically (write a temporary file, then rename), so killing the process at
 any instant (a "power cut") leaves a table that never claims more bytes than
 the image holds. On start the active image is re-hashed; a corrupt one is
-marked invalid and the fallback slot takes over, as a bootloader would.
+marked invalid and the fallback slot takes over, as a bootloader would. The
+fallback slot is written only when the writer says so (``replace_fallback``),
+and then loses its role before any of its bytes change (docs/protocol.md 7.4).
 
 A slot table that cannot be read, or that parses but holds values no table
 this module writes could hold (an unknown state, a size beyond the slot, an
@@ -31,6 +33,10 @@ from ..protocol.messages import SlotState
 
 class FlashError(WorkbenchError):
     """A slot operation that the flash layout forbids (message says why)."""
+
+
+class FallbackHeld(FlashError):
+    """A write into the fallback slot without consent to lose the fallback."""
 
 
 @dataclass
@@ -203,8 +209,14 @@ class Flash:
         # all slots hold an active or fallback image: overwrite the fallback
         return self.table.fallback if self.table.fallback is not None else 0
 
-    def begin(self, index: int, size: int, sha256: str, name: str) -> int:
-        """Start (or resume) writing an image. Returns the offset to continue from."""
+    def begin(self, index: int, size: int, sha256: str, name: str, *,
+              replace_fallback: bool = False) -> int:
+        """Start (or resume) writing an image. Returns the offset to continue from.
+
+        The slot holding the fallback is refused (:class:`FallbackHeld`) unless
+        ``replace_fallback``; with it, the slot loses its fallback role in the
+        same table write that makes it RECEIVING, before any image byte changes.
+        """
         s = self.slot(index)
         if index == self.table.active:
             raise FlashError(f"slot {index} holds the running model; write to another slot")
@@ -213,6 +225,11 @@ class Flash:
         if s.state == SlotState.RECEIVING.name and s.sha256 == sha256 and s.size == size:
             return s.written
         if index == self.table.fallback:
+            if not replace_fallback:
+                raise FallbackHeld(
+                    f"slot {index} holds the fallback model {s.name!r} (the rollback target); "
+                    "writing it would lose the fallback. Check the image on the host and set "
+                    "REPLACE_FALLBACK, or commit or roll back first")
             self.table.fallback = None
         self.table.slots[index] = Slot(SlotState.RECEIVING.name, size, 0, sha256, name, 0)
         self.save()

@@ -9,13 +9,15 @@ model is not probed again). No TensorFlow is imported; ``tflite_micro`` loads on
 the runner and the probe's child.
 
 Modules: :mod:`.schema` (the flatbuffer schema, enum and dtype names), :mod:`.model`
-(:func:`inspect_model`), :mod:`.probing`, :mod:`.arena` (:func:`min_arena`; *needed*
+(:func:`inspect_model`), :mod:`.hybrid` (:func:`hybrid_ops`: dynamic-range ops TFLM has
+no kernels for), :mod:`.probing`, :mod:`.arena` (:func:`min_arena`; *needed*
 versus *used* arena), :mod:`.runner`.
 """
 
 from __future__ import annotations
 
 from .arena import ARENA_ALIGNMENT, ArenaFit, min_arena
+from .hybrid import HYBRID_MESSAGE, hybrid_ops
 from .model import ModelError, ModelGraph, ModelInfo, OperatorInfo, TensorInfo, inspect_model
 from .probing import (
     DEFAULT_PROBE_TIMEOUT_S,
@@ -31,6 +33,7 @@ from .runner import TflmRunner
 __all__ = [
     "ARENA_ALIGNMENT",
     "DEFAULT_PROBE_TIMEOUT_S",
+    "HYBRID_MESSAGE",
     "ArenaFit",
     "ModelError",
     "ModelGraph",
@@ -43,6 +46,7 @@ __all__ = [
     "Spawn",
     "TensorInfo",
     "TflmRunner",
+    "hybrid_ops",
     "inspect_model",
     "min_arena",
     "probe",

@@ -1,0 +1,151 @@
+"""The host's check of a model image before its first byte goes to a board.
+
+A board verifies an image only at MODEL_END, after every byte is in its flash,
+and with two slots the bytes may overwrite the fallback model. So the host asks
+the same questions first, in the device's order (docs/protocol.md 5.8, 5.10),
+and raises the error the device would, with the real reason and the numbers:
+
+1. the image fits a model slot (:class:`ModelTooLarge`, detail = slot bytes);
+2. it is a valid ``.tflite`` (:func:`workbench.tflite.inspect_model`;
+   :class:`ModelInvalid`);
+3. it is not a dynamic-range ("hybrid") model (:func:`workbench.tflite.hybrid_ops`;
+   :class:`UnsupportedOp` naming it hybrid: TFLite Micro has no hybrid kernels);
+4. it runs in TFLite Micro in the board's tensor arena
+   (:func:`workbench.tflite.min_arena`, in a child process): :class:`UnsupportedOp`
+   with the missing kernels by name, :class:`ArenaTooSmall` with the arena the
+   model needs and the one the board has, else :class:`ModelInvalid`.
+
+Call order: ``check_image(model, dev.info)`` (or a catalog ``Board``) before
+:func:`~.transfer.upload_model`, which calls it itself unless ``check=False``.
+The kernels are those of the TFLite Micro the workbench runs (the virtual
+board's firmware); a board whose firmware registers fewer ops is not modelled
+here, its own MODEL_END still refuses such a model.
+
+Side effects: starts TFLite Micro child processes (the smallest-arena search,
+usually one child; one more search when the arena is too small, to say how
+much is needed). Sends nothing, opens no port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ..boards import Board
+from ..protocol import messages as m
+from ..tflite import (
+    HYBRID_MESSAGE,
+    ModelError,
+    ModelInfo,
+    ProbeError,
+    ProbeFailure,
+    ProbeResult,
+    Spawn,
+    hybrid_ops,
+    inspect_model,
+    min_arena,
+)
+from .errors import ArenaTooSmall, ModelInvalid, ModelTooLarge, UnsupportedOp
+
+__all__ = ["ImageCheck", "NEED_SEARCH_BYTES", "check_image"]
+
+NEED_SEARCH_BYTES = 16 * 1024 * 1024
+"""Largest arena tried to tell how much a model that does not fit the board needs."""
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """An image that passed :func:`check_image` for one board.
+
+    ``arena_bytes`` is the smallest tensor arena it runs in (what the board will
+    report at MODEL_END); ``probe`` the successful TFLite Micro run at that size.
+    """
+
+    size_bytes: int
+    sha256: bytes
+    arena_bytes: int
+    slot_bytes: int
+    board_arena_bytes: int
+    model: ModelInfo
+    probe: ProbeResult
+
+
+def _target(target: m.Info | Board) -> tuple[int, int, str]:
+    if isinstance(target, Board):
+        if target.runtime != "tflite-micro":
+            raise ValueError(f"{target.name} runs {target.runtime}, not TFLite Micro; "
+                             "check_image() checks what a TFLite Micro board accepts (for a "
+                             "board that answers HELLO, pass its Device.info)")
+        return target.model_slots.slot_bytes, target.model_slots.arena_bytes, target.name
+    return target.slot_bytes, target.arena_bytes, target.board_name
+
+
+def check_image(model: bytes, target: m.Info | Board, *,
+                spawn: Spawn | None = None) -> ImageCheck:
+    """Check that ``model`` will be accepted and run by the board ``target`` describes.
+
+    Args:
+        model: the ``.tflite`` bytes to upload.
+        target: the board's HELLO answer (``Device.info``: ``slot_bytes``,
+            ``arena_bytes``) or its catalog entry (:class:`workbench.boards.Board`).
+        spawn: starts the TFLite Micro children (default :class:`subprocess.Popen`).
+
+    Returns:
+        An :class:`ImageCheck` with the arena the model needs.
+
+    Raises:
+        ModelTooLarge: larger than a slot (``detail`` = slot bytes).
+        ModelInvalid: not a valid ``.tflite``, or TFLite Micro refuses it for a
+            reason other than kernels or memory.
+        UnsupportedOp: a kernel TFLite Micro lacks (named), or a hybrid model.
+        ArenaTooSmall: needs more tensor arena than the board has (both figures).
+        TypeError: ``model`` is not bytes-like.
+        ValueError: ``target`` is a catalog board whose runtime is not TFLite Micro
+            (LiteRT runs hybrid models and has other kernels).
+    """
+    if not isinstance(model, (bytes, bytearray, memoryview)):
+        raise TypeError(f"check_image() needs the model's bytes, not {type(model).__name__}")
+    model = bytes(model)
+    slot_bytes, arena, board = _target(target)
+    if len(model) > slot_bytes:
+        raise ModelTooLarge(f"model is {len(model):,} bytes but a model slot on {board} holds "
+                            f"{slot_bytes:,}; quantize it to int8 or make it smaller",
+                            detail=slot_bytes)
+    try:
+        info = inspect_model(model)
+    except ModelError as e:
+        raise ModelInvalid(str(e)) from None
+    hybrid = hybrid_ops(info)
+    if hybrid:
+        raise UnsupportedOp(f"{HYBRID_MESSAGE} ({', '.join(hybrid)})")
+    try:
+        fit = min_arena(model, arena, spawn=spawn)
+    except ProbeError as e:
+        raise _refusal(model, e.result, arena, board, spawn) from None
+    except ModelError as e:  # the arena search gave up
+        raise ModelInvalid(str(e)) from None
+    return ImageCheck(len(model), hashlib.sha256(model).digest(), fit.needed_bytes, slot_bytes,
+                      arena, info, fit.probe)
+
+
+def _refusal(model: bytes, result: ProbeResult, arena: int, board: str,
+             spawn: Spawn | None) -> Exception:
+    if result.failure is ProbeFailure.UNSUPPORTED_OP:
+        return UnsupportedOp(f"TFLite Micro on {board} lacks: {', '.join(result.unsupported_ops)}. "
+                             "Replace these ops or use a firmware that registers them")
+    if result.failure in (ProbeFailure.ARENA_TOO_SMALL, ProbeFailure.CRASH):
+        return ArenaTooSmall(f"the model does not run in the {arena:,}-byte tensor arena of "
+                             f"{board}: {_needed(model, arena, spawn)}. Make the model smaller "
+                             "(int8, fewer or narrower layers) or choose a board with more RAM")
+    return ModelInvalid(f"the model does not run in TFLite Micro: {result.error}")
+
+
+def _needed(model: bytes, arena: int, spawn: Spawn | None) -> str:
+    """What the model needs, found with a larger arena (or why that is unknown)."""
+    if arena >= NEED_SEARCH_BYTES:
+        return "it needs more"
+    try:
+        need = min_arena(model, NEED_SEARCH_BYTES, spawn=spawn).needed_bytes
+    except (ProbeError, ModelError):
+        return f"it does not run even in {NEED_SEARCH_BYTES:,} bytes"
+    return f"it needs {need:,} bytes"
