@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -32,7 +33,10 @@ def finish(panel) -> None:
 
 def test_gates_then_deploy_fills_the_bar_and_lands_in_the_slot(sim_url, sine, tmp_path):
     reg = ModelRegistry(tmp_path / "registry")
-    panel = FlashPanel([sine], url=sim_url("nano33ble"), registry=reg, connect=False)
+    # a slow line (19200 baud, about 1.5 s for the sine model) so the bar moves visibly
+    panel = FlashPanel([sine], url=sim_url("nano33ble", baud=19200), registry=reg, connect=False)
+    labels: list[str] = []
+    panel.progress_label.observe(lambda ch: labels.append(ch["new"]), names="value")
     try:
         assert panel.deploy_button.disabled and panel.gates_button.disabled   # no device yet
         click(panel.connect_button)
@@ -58,6 +62,10 @@ def test_gates_then_deploy_fills_the_bar_and_lands_in_the_slot(sim_url, sine, tm
         assert panel.progress.value == panel.progress.max == size
         assert f"{size:,} / {size:,} bytes" in panel.progress_label.value
         assert "/s" in panel.progress_label.value
+        moving = [label for label in labels if "s left" in label]
+        assert moving and all(re.search(r"[\d.]+ (B|kB|MB)/s", label) for label in moving)
+        sent = [int(label.split(" / ")[0].replace(",", "")) for label in labels if label]
+        assert sent == sorted(sent) and sent[-1] == size
         res = panel.result
         assert res is not None and panel.error is None and res.gates is panel.report
         assert f"SHA-256 {res.slot.sha256.hex()[:12]}" in panel.status.value
@@ -154,8 +162,11 @@ def test_bad_menus_are_refused(sine, tmp_path):
         FlashPanel(ModelRegistry(tmp_path / "empty"), connect=False)
 
 
-def test_a_comparison_table_offers_its_rows_and_lends_their_measurements(sim_url, sine):
+def test_a_comparison_table_offers_its_rows_and_deploys_one(sim_url, sine):
+    pytest.importorskip("anywidget")
+    pytest.importorskip("plotly")
     from workbench.optimize import ComparisonTable, measure
+    from workbench.ui import CompareTable
 
     # a real measurement, marked (16 more arena bytes) so that its reuse is visible
     real = measure(sine)
@@ -163,6 +174,7 @@ def test_a_comparison_table_offers_its_rows_and_lends_their_measurements(sim_url
     other = variant_from_tflite("unmeasured", sine.tflite)
     table = ComparisonTable([measured], "nano33ble")
     panel = FlashPanel(table, variants=[sine, other], url=sim_url("nano33ble"))
+    view = CompareTable(table, on_deploy=panel.deploy)
     try:
         assert [label.split(" (")[0] for label, _ in panel.model.options] == ["sine"]
         finish(panel)
@@ -171,7 +183,42 @@ def test_a_comparison_table_offers_its_rows_and_lends_their_measurements(sim_url
         assert panel.report.passed
         # the table's row was reused by the gates, not measured again
         assert panel.report["fits the board"].details["arena_bytes"] == measured.arena_bytes
+
+        assert list(view.deploy_row.options) == ["sine"]
+        view.deploy_row.value = "sine"
+        click(view.deploy_button)                          # the row's Deploy, in the table
+        finish(panel)
+        assert "deployed sine" in panel.status.value
+        active = panel.device.slots()
+        assert active.slots[active.active].sha256.hex() == measured.sha256
     finally:
+        view.close()
         panel.close()
     with pytest.raises(ValueError, match="variants="):
         FlashPanel(table, variants=[other], connect=False)
+
+
+def test_the_table_shows_what_its_deploy_callback_raises():
+    pytest.importorskip("anywidget")
+    pytest.importorskip("plotly")
+    from workbench.optimize import ComparisonTable
+    from workbench.optimize.records import Measurement
+    from workbench.ui import CompareTable
+
+    row = Measurement(name="int8", kind="int8", model_bytes=1000, sha256="0" * 64,
+                      runtime="tflite-micro", params=10, macs=10, input_dtype="int8")
+    plain = CompareTable(ComparisonTable([row], "nano33ble"))
+    assert plain.deploy_row not in [c for box in plain.children
+                                    for c in getattr(box, "children", ())]  # no hook, no menu
+    plain.close()
+
+    def refuse(name):
+        raise KeyError(f"no model {name!r} in this panel")
+
+    view = CompareTable(ComparisonTable([row], "nano33ble"), on_deploy=refuse)
+    try:
+        view.deploy_row.value = "int8"
+        click(view.deploy_button)
+        assert "could not deploy int8" in view.status.value and "no model" in view.status.value
+    finally:
+        view.close()

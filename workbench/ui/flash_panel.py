@@ -292,14 +292,22 @@ class FlashPanel(w.VBox):
 
         return self._start(job, f"checking the gates on {board}...")
 
-    def deploy(self) -> threading.Thread | None:
+    def deploy(self, name: str | None = None) -> threading.Thread | None:
         """Gate, upload and commit the chosen model in the background (what Deploy does),
-        with the progress bar following the upload; the status says what happened. The gate
-        report already shown for this model and board is reused. A failed gate stops it
-        unless ``force`` is ticked. Returns the worker, or None when it cannot start (no
-        model, no device, or a job running)."""
+        with the progress bar following the upload; the status says what happened. ``name``
+        chooses the model first (as :meth:`select`; so ``CompareTable(table,
+        on_deploy=panel.deploy)`` deploys a table row). The gate report already shown for
+        this model and board is reused. A failed gate stops it unless ``force`` is ticked.
+        Returns the worker, or None when it cannot start: a job is running, or there is no
+        device (the status says so)."""
+        if self._busy():
+            return None
+        if name is not None:
+            self.select(name)
         index, board, dev = self.model.value, self._board(), self.device
-        if index is None or board is None or self._busy():
+        if index is None or board is None:
+            self._set_status("cannot deploy: " + ("connect a device first" if dev is None else
+                                                  "the device cannot take models"), colour=_RED)
             return None
         model, options = self._choices[index][1], self._options_for(index)
         report = self.report if self._report_for == (index, board) else None
@@ -309,17 +317,20 @@ class FlashPanel(w.VBox):
         self.progress_label.value = ""
 
         def job(token: int) -> None:
-            started: list[float] = []
+            first: list[tuple[float, int]] = []    # (time, bytes) of the first acknowledgement
             last = [0.0]
 
             def progress(sent: int, total: int) -> None:
                 now = time.monotonic()
-                if not started:
-                    started.append(now)
+                if not first:
+                    first.append((now, sent))
                 if sent < total and now - last[0] < PROGRESS_PERIOD_S:
                     return
                 last[0] = now
-                self._show_progress(token, sent, total, now - started[0])
+                t0, s0 = first[0]
+                # the rate between the first acknowledgement and this one (None: one so far)
+                rate = (sent - s0) / (now - t0) if now > t0 and sent > s0 else None
+                self._show_progress(token, sent, total, rate)
 
             try:
                 result = deploy_model(model, dev, registry=registry, gates=report, force=force,
@@ -408,12 +419,13 @@ class FlashPanel(w.VBox):
             if report.failed:
                 self.force.layout.display = ""
 
-    def _show_progress(self, token: int, sent: int, total: int, seconds: float) -> None:
-        rate = sent / seconds if seconds > 0 else 0.0
-        left = f"{(total - sent) / rate:.1f} s left" if rate > 0 and sent < total else \
-            ("done" if sent >= total else "")
-        text = f"{sent:,} / {total:,} bytes &middot; {_size(rate)}/s" + \
-            (f" &middot; {left}" if left else "")
+    def _show_progress(self, token: int, sent: int, total: int, rate: float | None) -> None:
+        parts = [f"{sent:,} / {total:,} bytes"]
+        if rate:
+            parts.append(f"{_size(rate)}/s")
+            if sent < total:
+                parts.append(f"{(total - sent) / rate:.1f} s left")
+        text = " &middot; ".join(parts)
         with self._lock:
             if self._closed or token != self._job:
                 return
