@@ -123,7 +123,8 @@ def test_an_unreachable_device_is_a_clear_status(sine):
         assert "Traceback" not in panel.status.value and panel.error is not None
         assert panel.device is None
         assert panel.deploy_button.disabled and panel.gates_button.disabled
-        assert panel.deploy() is None and panel.check_gates() is None
+        assert panel.check_gates() is None and "connect a device first" in panel.status.value
+        assert panel.deploy() is None and "connect a device first" in panel.status.value
     finally:
         panel.close()
 

@@ -271,9 +271,14 @@ class FlashPanel(w.VBox):
     def check_gates(self) -> threading.Thread | None:
         """Run the gates for the chosen model on the connected device's board in the
         background (what Check gates does) and show the report. Returns the worker, or
-        None when there is no model, no board or a job running."""
+        None when a job is running or there is no device (the status says so)."""
+        if self._busy():
+            return None
         index, board = self.model.value, self._board()
-        if index is None or board is None or self._busy():
+        if index is None or board is None:
+            self._set_status("cannot check the gates: " + (
+                "connect a device first" if self.device is None else
+                "the device is not the workbench firmware (no board to check for)"), colour=_RED)
             return None
         model, options = self._choices[index][1], self._options_for(index)
 
