@@ -18,13 +18,14 @@ from .._exports import lazy
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .capture_panel import CapturePanel
     from .compare import CompareTable
+    from .flash_panel import FlashPanel
     from .labeler import Labeler
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable"]
+           "CompareTable", "FlashPanel"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -34,6 +35,7 @@ _LAZY = {
     "DatasetOverview": ".overview",
     "TrainingMonitor": ".training",
     "CompareTable": ".compare",
+    "FlashPanel": ".flash_panel",
 }
 
 

@@ -18,7 +18,12 @@ it holds no logic of its own::
 * the chart, :meth:`ComparisonTable.figure` drawn in an Output widget as plotly's own
   mimetype (so it shows in JupyterLab and in Voila, which renders widget state);
 * Export CSV / Export HTML: :meth:`ComparisonTable.to_csv` / ``to_html`` into ``folder``,
-  with a status line saying where (or what went wrong).
+  with a status line saying where (or what went wrong);
+* with ``on_deploy=``, a row menu and a Deploy button that call ``on_deploy(row_name)``,
+  for example to choose the row in a :class:`~workbench.ui.FlashPanel`::
+
+      panel = FlashPanel(table, variants=variants)
+      CompareTable(table, on_deploy=panel.deploy)          # the row, gated and flashed
 
 Changes made through the Python API (``table.board = ...``, ``table.sort(...)``,
 ``table.add(...)``) show in the widget too: it observes the table.
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anywidget
@@ -72,11 +77,14 @@ class CompareTable(w.VBox):
     (default ``DEFAULT_BOARD``). ``board`` given with a table sets the table's board.
     ``folder``: where the export buttons write ``<stem>.csv`` and ``<stem>.html``
     (created when needed; default the current folder).
+    ``on_deploy``: called with the chosen row's name when the Deploy button is pressed
+    (None: no row menu and no Deploy button); what it raises is shown in the status line.
     """
 
     def __init__(self, table: ComparisonTable | Sequence[Measurement],
                  board: str | Board | None = None, *, folder: str | os.PathLike[str] = ".",
-                 stem: str = "comparison") -> None:
+                 stem: str = "comparison",
+                 on_deploy: Callable[[str], object] | None = None) -> None:
         if not isinstance(table, ComparisonTable):
             table = ComparisonTable(table, board or DEFAULT_BOARD)
         elif board is not None:
@@ -102,6 +110,11 @@ class CompareTable(w.VBox):
                                    tooltip=f"write {self.folder / (stem + '.csv')}")
         self.html_button = w.Button(description="Export HTML", icon="download",
                                     tooltip=f"write {self.folder / (stem + '.html')}")
+        self.on_deploy = on_deploy
+        self.deploy_row = w.Dropdown(description="Row", options=table.names,
+                                     layout=w.Layout(width="260px"))
+        self.deploy_button = w.Button(description="Deploy", icon="upload",
+                                      tooltip="deploy the chosen row")
         self.summary = w.HTML()
         self.status = w.HTML()
         self.view = _TableView()
@@ -112,10 +125,12 @@ class CompareTable(w.VBox):
         self.view.observe(self._on_sort, names=["sort_key", "descending"])
         self.csv_button.on_click(lambda _: self.export_csv())
         self.html_button.on_click(lambda _: self.export_html())
+        self.deploy_button.on_click(lambda _: self.deploy())
         table.observe(self._on_table)
 
+        deploy_bar = [w.HBox([self.deploy_row, self.deploy_button])] if on_deploy else []
         super().__init__([w.HBox([self.board, self.axis, self.csv_button, self.html_button]),
-                          self.summary, self.view, self.chart, self.status])
+                          self.summary, self.view, *deploy_bar, self.chart, self.status])
         self.add_class("wb-compare-widget")
         self.refresh()
 
@@ -127,6 +142,19 @@ class CompareTable(w.VBox):
     def export_html(self) -> Path | None:
         """Write the table as a self-contained HTML page into ``folder``."""
         return self._export("html", self.table.to_html)
+
+    def deploy(self) -> None:
+        """Call ``on_deploy`` with the row chosen in the row menu (what Deploy does)."""
+        name = self.deploy_row.value
+        if self.on_deploy is None or name is None:
+            return
+        try:
+            self.on_deploy(name)
+        except Exception as exc:  # noqa: BLE001 - whatever the callback raises is shown
+            self.status.value = (f"<span style='color:#c62828'>could not deploy "
+                                 f"{html.escape(f'{name}: {exc}')}</span>")
+            return
+        self.status.value = f"{html.escape(name)} handed to on_deploy"
 
     def _export(self, ext: str, write) -> Path | None:
         path = self.folder / f"{self.stem}.{ext}"
@@ -157,6 +185,8 @@ class CompareTable(w.VBox):
             self.board.value = table.board.id
             if table.axis in [key for _, key in self.axis.options]:
                 self.axis.value = table.axis
+            if list(self.deploy_row.options) != table.names:
+                self.deploy_row.options = table.names
         finally:
             self._syncing = False
         verdicts = table.verdicts
@@ -202,6 +232,6 @@ class CompareTable(w.VBox):
     def close(self) -> None:
         self.table.unobserve(self._on_table)
         for child in (self.board, self.axis, self.csv_button, self.html_button, self.summary,
-                      self.status, self.view, self.chart):
+                      self.status, self.view, self.chart, self.deploy_row, self.deploy_button):
             child.close()
         super().close()
