@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/link.py
 	$(PY) bench/capture.py
 	$(PY) bench/liveplot.py
+	$(PY) bench/update.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
