@@ -96,7 +96,7 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     label = version.label if version is not None else (name or getattr(model, "name", "") or "model")
     started = time.perf_counter()
     try:
-        slot = device.upload_model(blob, name=label[:32], progress=progress)
+        slot = device.upload_model(blob, name=label, progress=progress)
     except LinkError as exc:
         if version is not None:
             reg.record_deployment(version, device=_device_name(device), gates=report,
