@@ -22,6 +22,7 @@ _LAZY = {
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
     "deploy_model": ".flashing", "DeployResult": ".flashing",
+    "UpdateManifest": ".manifest", "make_manifest": ".manifest", "ManifestError": ".manifest",
 }
 
 __all__ = sorted(_LAZY)
