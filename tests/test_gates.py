@@ -233,23 +233,14 @@ def motions(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(motions):
     """(data, float Keras model, float variant, int8 variant, their measurements)."""
+    from test_fit import small_model  # the same tiny IMU network test_fit trains
+
     from workbench.optimize import make_variants, measure_all
     from workbench.train.fit import TrainConfig, TrainingData, train
-    from workbench.train.tf_runtime import keras
 
     data = TrainingData.from_dataset(motions, length=100, predefined="split", val=0.2, seed=0)
-
-    def build():
-        k = keras()
-        t, c = data.input_shape
-        inputs = k.Input(data.input_shape)
-        x = k.layers.Reshape((t, 1, c))(inputs)
-        x = k.layers.Conv2D(8, (5, 1), activation="relu")(x)
-        x = k.layers.MaxPooling2D((4, 1))(x)
-        x = k.layers.Flatten()(x)
-        return k.Model(inputs, k.layers.Dense(data.n_classes, activation="softmax")(x))
-
-    model = train(build, data, TrainConfig(epochs=40, patience=10, seed=1)).model
+    model = train(lambda: small_model(data), data,
+                  TrainConfig(epochs=40, patience=10, seed=1)).model
     flt, q8 = make_variants(model, data, techniques=("float", "int8"))
     m_flt, m_q8 = measure_all([flt, q8], data)
     return data, model, flt, q8, m_flt, m_q8

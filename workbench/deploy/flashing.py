@@ -21,6 +21,7 @@ from ..boards import get_board
 from ..link import Device, LinkError
 from .gates import GateReport, run_gates
 from .registry import Deployment, ModelRegistry, ModelVersion
+from .sources import model_bytes
 
 __all__ = ["deploy_model", "DeployResult"]
 
@@ -87,7 +88,7 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     version = model if isinstance(model, ModelVersion) else None
     if version is None and reg is not None:
         version = reg.register(model, name=name, measurement=gate_options.get("measurement"))
-    blob = version.read_model() if version is not None else _model_bytes(model)
+    blob = model_bytes(version if version is not None else model, verb="deploy")[0]
 
     report = gates if gates is not None else run_gates(
         model if version is None else blob, board, **gate_options)
@@ -113,15 +114,3 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
                     "upload_seconds": round(seconds, 3)})
     return DeployResult(gates=report, slot=slot, version=version, deployment=deployment,
                         upload_seconds=seconds)
-
-
-def _model_bytes(model: Any) -> bytes:
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    if isinstance(model, (str, Path)):
-        return Path(model).read_bytes()
-    blob = getattr(model, "tflite", None)
-    if isinstance(blob, (bytes, bytearray)):
-        return bytes(blob)
-    raise TypeError(f"deploy_model takes a ModelVersion, a Variant, .tflite bytes or a path, "
-                    f"not {type(model).__name__}")

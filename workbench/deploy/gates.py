@@ -49,7 +49,6 @@ from __future__ import annotations
 import hashlib
 import html
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -59,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WorkbenchError
+from .sources import model_bytes
 
 __all__ = ["run_gates", "GateResult", "GateReport", "GateFailed", "DEFAULT_MIN_ACCURACY",
            "DEFAULT_MIN_AGREEMENT", "GATES"]
@@ -221,23 +221,6 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _model_bytes(model: Any) -> tuple[bytes, str]:
-    """(.tflite bytes, a name) from a Variant-like object, bytes, or a path."""
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model), "model"
-    if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.is_file():
-            raise ValueError(f"no .tflite file at {path}: pass the model's bytes, a Variant "
-                             "or the path of a .tflite file")
-        return path.read_bytes(), path.stem
-    blob = getattr(model, "tflite", None)
-    if isinstance(blob, (bytes, bytearray)):
-        return bytes(blob), str(getattr(model, "name", "model"))
-    raise TypeError(f"cannot gate a {type(model).__name__}: pass a Variant (or anything with "
-                    ".tflite bytes), .tflite bytes, or the path of a .tflite file")
-
-
 def _test_split(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if data is None:
         return None
@@ -304,7 +287,7 @@ def _reference_predictions(reference: Any, X: np.ndarray | None) -> np.ndarray:
         return _classes(reference.predict(X, verbose=0, batch_size=256))
     from ..train.export import predict_tflite
 
-    blob, _ = _model_bytes(reference)
+    blob, _ = model_bytes(reference, verb="compare with")
     # the float reference's arithmetic is the same in any interpreter; LiteRT needs no probe
     return _classes(predict_tflite(blob, X, runtime="litert"))
 
@@ -519,7 +502,7 @@ def run_gates(model: Any, board: Any, data: Any = None, *, reference: Any = None
                          ("energy_budget_mj", energy_budget_mj)):
         if value is not None and not float(value) > 0:
             raise ValueError(f"{label} must be a positive number, got {value}")
-    blob, name = _model_bytes(model)
+    blob, name = model_bytes(model, verb="gate")
     info = inspect_model(blob)
     board = board if isinstance(board, Board) else get_board(board)
     test = _test_split(data)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
+from .sources import model_bytes
 
 __all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "UF2_TARGETS", "DeploymentPackage",
            "PackageError", "arena_with_margin", "create_deployment_package", "resolver_method",
@@ -169,17 +170,8 @@ def _model_of(model: Any) -> tuple[bytes, str, int | None]:
         m = model.measurement or {}
         arena = m.get("arena_bytes") if m.get("runtime", "tflite-micro") == "tflite-micro" else None
         return model.read_model(), f"{model.name}-v{model.version}", arena
-    if hasattr(model, "tflite") and hasattr(model, "kind"):  # a Variant
-        return bytes(model.tflite), _safe(str(model.name)), None
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model), "model", None
-    if isinstance(model, (str, os.PathLike)):
-        try:
-            return Path(model).read_bytes(), _safe(Path(model).stem), None
-        except OSError as e:
-            raise PackageError(f"cannot read the model {model}: {e.strerror or e}") from e
-    raise PackageError(f"cannot package a {type(model).__name__}: pass a ModelVersion, a "
-                       "Variant, .tflite bytes or the path of a .tflite file")
+    blob, name = model_bytes(model, verb="package", error=PackageError)
+    return blob, _safe(name), None
 
 
 def _safe(name: str) -> str:
