@@ -1,5 +1,6 @@
 """The comparison widget in a real JupyterLab and in Voila: a header click sorts, the board
-menu re-evaluates which rows fit, and the plotly chart is drawn."""
+menu re-evaluates which rows fit, the plotly chart is drawn, and a row's Deploy button hands
+that row to the kernel."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ def m(name, accuracy, model_kib, arena_kib, kind="int8"):
 table = ComparisonTable([m("float", 0.95, 40, 30, "float"), m("int8 PTQ", 0.925, 12, 10),
                          m("pruned", 0.90, 8, 10, "pruned"), m("big", 0.975, 60, 250, "float")],
                         "pico", reference="float")
-CompareTable(table, folder={folder!r})
+from pathlib import Path
+
+def deploy(name):   # what a FlashPanel's deploy would be handed
+    Path({folder!r}, "deployed.txt").write_text(name)
+
+CompareTable(table, folder={folder!r}, on_deploy=deploy)
 """
 
 
@@ -109,7 +115,8 @@ def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
         page.wait_for_function(
             "() => { const r = document.querySelector('.wb-compare tr[data-name=\"big\"]');"
             " return r && !r.classList.contains('wb-nofit'); }", timeout=TIMEOUT_MS)
-        assert "yes" in page.locator('.wb-compare tr[data-name="big"] td').last.inner_text()
+        fits = page.locator('.wb-compare tr[data-name="big"] td:not(.wb-action)').last
+        assert "yes" in fits.inner_text()
         page.wait_for_function(
             "() => document.querySelector('.wb-compare-widget .js-plotly-plot .gtitle')"
             "?.textContent.includes('ESP-EYE')", timeout=TIMEOUT_MS)
@@ -124,5 +131,13 @@ def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
         page.wait_for_function("() => document.body.innerText.includes('comparison.html')",
                                timeout=TIMEOUT_MS)
         assert "wb-nofit" in (tmp_path / "comparison.html").read_text()
+
+        # a row's Deploy button: the kernel gets that row's name
+        page.locator('.wb-compare tr[data-name="pruned"] button.wb-row-action').click()
+        page.wait_for_function(
+            "() => document.body.innerText.includes('pruned handed to on_deploy')",
+            timeout=TIMEOUT_MS)
+        assert (tmp_path / "deployed.txt").read_text() == "pruned"
+        assert page.locator(".wb-compare button.wb-row-action").count() == 4
     finally:
         page.screenshot(path=str(tmp_path / "compare-lab.png"), full_page=True)

@@ -5,6 +5,8 @@
 // ComparisonTable.html_table). A click on a header sets the traits `sort_key` and
 // `descending` (the same key again flips the direction; a new key starts in the
 // direction its header's data-descending-first asks for); Python sorts and re-sends.
+// When the trait `row_action` holds a label (e.g. "Deploy"), every row gets a button with
+// that label; a click sends the custom message {event: "row_action", name: <row name>}.
 
 function render({ model, el }) {
   const root = document.createElement("div");
@@ -13,8 +15,29 @@ function render({ model, el }) {
 
   const draw = () => {
     root.innerHTML = model.get("html");
+    const label = model.get("row_action");
+    if (!label) return;
+    const head = root.querySelector("thead tr");
+    if (head) head.appendChild(document.createElement("th"));
+    for (const tr of root.querySelectorAll("tbody tr[data-name]")) {
+      const td = document.createElement("td");
+      td.className = "wb-action";
+      const button = document.createElement("button");
+      button.className = "wb-row-action";
+      button.type = "button";
+      button.textContent = label;
+      button.dataset.name = tr.dataset.name;
+      button.title = `${label} ${tr.dataset.name}`;
+      td.appendChild(button);
+      tr.appendChild(td);
+    }
   };
   const onClick = (event) => {
+    const button = event.target.closest("button.wb-row-action");
+    if (button && root.contains(button)) {
+      model.send({ event: "row_action", name: button.dataset.name });
+      return;
+    }
     const th = event.target.closest("th[data-key]");
     if (!th || !root.contains(th)) return;
     const key = th.dataset.key;
@@ -28,9 +51,11 @@ function render({ model, el }) {
 
   root.addEventListener("click", onClick);
   model.on("change:html", draw);
+  model.on("change:row_action", draw);
   draw();
   return () => {
     model.off("change:html", draw);
+    model.off("change:row_action", draw);
     root.removeEventListener("click", onClick);
   };
 }

@@ -19,8 +19,9 @@ it holds no logic of its own::
   mimetype (so it shows in JupyterLab and in Voila, which renders widget state);
 * Export CSV / Export HTML: :meth:`ComparisonTable.to_csv` / ``to_html`` into ``folder``,
   with a status line saying where (or what went wrong);
-* with ``on_deploy=``, a row menu and a Deploy button that call ``on_deploy(row_name)``,
-  for example to choose the row in a :class:`~workbench.ui.FlashPanel`::
+* with ``on_deploy=``, a Deploy button in every row that calls ``on_deploy(row_name)``
+  (:meth:`CompareTable.deploy` does the same from code), for example to gate and flash that
+  row with a :class:`~workbench.ui.FlashPanel`::
 
       panel = FlashPanel(table, variants=variants)
       CompareTable(table, on_deploy=panel.deploy)          # the row, gated and flashed
@@ -56,17 +57,21 @@ DEFAULT_BOARD = "nano33ble"
 _VIEW_CSS = TABLE_CSS + """
 .wb-compare-view { overflow-x: auto; max-width: 100%; }
 .wb-compare-view th.wb-sortable:hover { background: rgba(128, 128, 128, 0.15); }
+.wb-compare-view button.wb-row-action { cursor: pointer; padding: 1px 8px; }
 """
 
 
 class _TableView(anywidget.AnyWidget):
-    """The table itself: HTML from Python in, header clicks out."""
+    """The table itself: HTML from Python in; header clicks out (traits) and row-button
+    clicks out (a custom message ``{"event": "row_action", "name": row}``)."""
 
     _esm = Path(__file__).with_name("compare.js")
     _css = _VIEW_CSS
     html = t.Unicode("", help="the table as HTML (ComparisonTable.html_table)").tag(sync=True)
     sort_key = t.Unicode("", help="the row key sorted by; empty: the order added").tag(sync=True)
     descending = t.Bool(False, help="sorted largest first").tag(sync=True)
+    row_action = t.Unicode("", help="label of a button added to every row; empty: none") \
+        .tag(sync=True)
 
 
 class CompareTable(w.VBox):
@@ -77,8 +82,10 @@ class CompareTable(w.VBox):
     (default ``DEFAULT_BOARD``). ``board`` given with a table sets the table's board.
     ``folder``: where the export buttons write ``<stem>.csv`` and ``<stem>.html``
     (created when needed; default the current folder).
-    ``on_deploy``: called with the chosen row's name when the Deploy button is pressed
-    (None: no row menu and no Deploy button); what it raises is shown in the status line.
+    ``on_deploy``: called with a row's name when that row's Deploy button is pressed
+    (None: no Deploy buttons); what it raises is shown in the status line. It runs in the
+    kernel's message handler, so it should start long work in the background and return,
+    as :meth:`FlashPanel.deploy <workbench.ui.FlashPanel.deploy>` does.
     """
 
     def __init__(self, table: ComparisonTable | Sequence[Measurement],
@@ -111,13 +118,9 @@ class CompareTable(w.VBox):
         self.html_button = w.Button(description="Export HTML", icon="download",
                                     tooltip=f"write {self.folder / (stem + '.html')}")
         self.on_deploy = on_deploy
-        self.deploy_row = w.Dropdown(description="Row", options=table.names,
-                                     layout=w.Layout(width="260px"))
-        self.deploy_button = w.Button(description="Deploy", icon="upload",
-                                      tooltip="deploy the chosen row")
         self.summary = w.HTML()
         self.status = w.HTML()
-        self.view = _TableView()
+        self.view = _TableView(row_action="Deploy" if on_deploy else "")
         self.chart = w.Output()
 
         self.board.observe(self._on_board, names="value")
@@ -125,12 +128,11 @@ class CompareTable(w.VBox):
         self.view.observe(self._on_sort, names=["sort_key", "descending"])
         self.csv_button.on_click(lambda _: self.export_csv())
         self.html_button.on_click(lambda _: self.export_html())
-        self.deploy_button.on_click(lambda _: self.deploy())
+        self.view.on_msg(self._on_view_message)
         table.observe(self._on_table)
 
-        deploy_bar = [w.HBox([self.deploy_row, self.deploy_button])] if on_deploy else []
         super().__init__([w.HBox([self.board, self.axis, self.csv_button, self.html_button]),
-                          self.summary, self.view, *deploy_bar, self.chart, self.status])
+                          self.summary, self.view, self.chart, self.status])
         self.add_class("wb-compare-widget")
         self.refresh()
 
@@ -143,10 +145,15 @@ class CompareTable(w.VBox):
         """Write the table as a self-contained HTML page into ``folder``."""
         return self._export("html", self.table.to_html)
 
-    def deploy(self) -> None:
-        """Call ``on_deploy`` with the row chosen in the row menu (what Deploy does)."""
-        name = self.deploy_row.value
-        if self.on_deploy is None or name is None:
+    def deploy(self, name: str) -> None:
+        """Call ``on_deploy`` with the row ``name`` (what that row's Deploy button does).
+
+        The status line says it was handed over, or what ``on_deploy`` raised. Raises
+        KeyError for a name that is not a row; does nothing without ``on_deploy``.
+        """
+        if name not in self.table.names:
+            raise KeyError(f"no row {name!r} in the table; rows: {', '.join(self.table.names)}")
+        if self.on_deploy is None:
             return
         try:
             self.on_deploy(name)
@@ -185,8 +192,6 @@ class CompareTable(w.VBox):
             self.board.value = table.board.id
             if table.axis in [key for _, key in self.axis.options]:
                 self.axis.value = table.axis
-            if list(self.deploy_row.options) != table.names:
-                self.deploy_row.options = table.names
         finally:
             self._syncing = False
         verdicts = table.verdicts
@@ -226,12 +231,23 @@ class CompareTable(w.VBox):
             self.status.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
             self.refresh(chart=False)
 
+    def _on_view_message(self, _view, content, _buffers) -> None:
+        """A row's button was clicked in the browser: ``{"event": "row_action", "name": row}``."""
+        if not isinstance(content, dict) or content.get("event") != "row_action":
+            return
+        name = content.get("name")
+        if name not in self.table.names:   # a row removed since the browser drew it
+            self.status.value = (f"<span style='color:#c62828'>no row "
+                                 f"{html.escape(repr(name))} any more</span>")
+            return
+        self.deploy(name)
+
     def _on_table(self, what: str) -> None:
         self.refresh(chart=what != "sort")
 
     def close(self) -> None:
         self.table.unobserve(self._on_table)
         for child in (self.board, self.axis, self.csv_button, self.html_button, self.summary,
-                      self.status, self.view, self.chart, self.deploy_row, self.deploy_button):
+                      self.status, self.view, self.chart):
             child.close()
         super().close()
