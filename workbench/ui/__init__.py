@@ -19,13 +19,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .capture_panel import CapturePanel
     from .compare import CompareTable
     from .flash_panel import FlashPanel
+    from .fleet_panel import FleetPanel
     from .labeler import Labeler
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel"]
+           "CompareTable", "FlashPanel", "FleetPanel"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -36,6 +37,7 @@ _LAZY = {
     "TrainingMonitor": ".training",
     "CompareTable": ".compare",
     "FlashPanel": ".flash_panel",
+    "FleetPanel": ".fleet_panel",
 }
 
 

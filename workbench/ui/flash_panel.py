@@ -62,6 +62,40 @@ def _slot_name(index: int) -> str:
     return "AB"[index] if 0 <= index < 2 else str(index)
 
 
+def offer_models(models: Any, variants: Sequence[Any] | None = None) -> list[tuple[str, Any, Any]]:
+    """(label, model, measurement or None) for each model a panel offers: see
+    :class:`FlashPanel` for what ``models`` may be and what is raised."""
+    if isinstance(models, ModelRegistry):
+        out = []
+        for name in models.models():
+            for v in reversed(models.versions(name)):
+                out.append((f"{v.label} ({v.sha256[:12]}, {v.size:,} bytes)", v, None))
+        if not out:
+            raise ValueError(f"the registry {models.root} holds no model versions; "
+                             "register one first (ModelRegistry.register)")
+        return out
+    if isinstance(models, ComparisonTable):
+        by_name = {getattr(v, "name", None): v for v in variants or ()}
+        out = [(f"{m.name} ({m.kind}, {m.model_bytes:,} bytes)", by_name[m.name], m)
+               for m in models.measurements if m.name in by_name]
+        if not out:
+            raise ValueError("none of the table's rows has a variant to deploy: pass "
+                             "variants=[...] with the Variants the table measured "
+                             f"(rows: {', '.join(models.names) or 'none'})")
+        return out
+    if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
+        raise TypeError("a flash panel takes a list of Variants, a ComparisonTable with "
+                        f"variants=..., or a ModelRegistry, not {type(models).__name__}")
+    out = []
+    for v in models:
+        if not isinstance(getattr(v, "tflite", None), (bytes, bytearray)):
+            raise TypeError(f"not a Variant (no .tflite bytes): {type(v).__name__}")
+        out.append((f"{v.name} ({v.kind}, {len(v.tflite):,} bytes)", v, None))
+    if not out:
+        raise ValueError("no variants to deploy: the list is empty")
+    return out
+
+
 class FlashPanel(w.VBox):
     """Gate and deploy a model onto a device with one button.
 
@@ -93,7 +127,7 @@ class FlashPanel(w.VBox):
         if isinstance(models, ModelRegistry) and self.registry is None:
             self.registry = models
         self.gate_options = dict(gate_options)
-        self._choices = self._offer(models, variants)
+        self._choices = offer_models(models, variants)
         self.device: Device | None = None
         self._owns_device = False
         self.report: GateReport | None = None
@@ -151,38 +185,6 @@ class FlashPanel(w.VBox):
             self._buttons()
 
     # ------------------------------------------------------------ what can be deployed
-    def _offer(self, models: Any, variants: Sequence[Any] | None) -> list[tuple[str, Any, Any]]:
-        """(label, model, measurement or None) for each model offered."""
-        if isinstance(models, ModelRegistry):
-            out = []
-            for name in models.models():
-                for v in reversed(models.versions(name)):
-                    out.append((f"{v.label} ({v.sha256[:12]}, {v.size:,} bytes)", v, None))
-            if not out:
-                raise ValueError(f"the registry {models.root} holds no model versions; "
-                                 "register one first (ModelRegistry.register)")
-            return out
-        if isinstance(models, ComparisonTable):
-            by_name = {getattr(v, "name", None): v for v in variants or ()}
-            out = [(f"{m.name} ({m.kind}, {m.model_bytes:,} bytes)", by_name[m.name], m)
-                   for m in models.measurements if m.name in by_name]
-            if not out:
-                raise ValueError("none of the table's rows has a variant to deploy: pass "
-                                 "variants=[...] with the Variants the table measured "
-                                 f"(rows: {', '.join(models.names) or 'none'})")
-            return out
-        if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
-            raise TypeError("FlashPanel takes a list of Variants, a ComparisonTable with "
-                            f"variants=..., or a ModelRegistry, not {type(models).__name__}")
-        out = []
-        for v in models:
-            if not isinstance(getattr(v, "tflite", None), (bytes, bytearray)):
-                raise TypeError(f"not a Variant (no .tflite bytes): {type(v).__name__}")
-            out.append((f"{v.name} ({v.kind}, {len(v.tflite):,} bytes)", v, None))
-        if not out:
-            raise ValueError("no variants to deploy: the list is empty")
-        return out
-
     def select(self, name: str) -> None:
         """Choose the model called ``name`` (a variant's or table row's name, or a registry
         label such as ``"kws v2"``). Raises KeyError naming the choices."""
