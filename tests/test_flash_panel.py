@@ -231,3 +231,37 @@ def test_the_table_shows_what_its_deploy_callback_raises():
             view.deploy("gone")
     finally:
         view.close()
+
+
+def test_after_a_deploy_the_panel_shows_the_boards_live_predictions(sim_url, sine):
+    import time
+
+    import numpy as np
+
+    panel = FlashPanel([sine], url=sim_url("nano33ble"),
+                       live=dict(sensors=["accel"], length=4, rate_hz=119,
+                                 preprocess=lambda w: np.array([[w[-1, 2]]], np.float32)))
+    try:
+        finish(panel)
+        assert panel.live is None and panel.live_box.children == ()
+        click(panel.deploy_button)
+        finish(panel)
+        assert "deployed sine" in panel.status.value
+        live = panel.live
+        assert live is not None and live in panel.live_box.children
+        deadline = time.monotonic() + WAIT_S
+        while live.count < 3 and live.error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live.error is None and live.count >= 3
+        assert live.last.scores.shape == (1,)                 # the sine model's one output
+        assert abs(live.last.window[-1, 2] - 1.0) < 0.1       # accelerometer z, in g
+        click(live.stop_button)
+        assert not live.running and "stopped after" in live.status.value
+        click(live.start_button)
+        assert live.running
+        click(panel.deploy_button)                 # a new deploy stops the old predictions
+        finish(panel)
+        assert not live.running and panel.live is not live
+    finally:
+        panel.close()
+    assert panel.live is None

@@ -22,6 +22,7 @@ _LAZY = {
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
     "deploy_model": ".flashing", "DeployResult": ".flashing",
+    "LivePredictor": ".live", "Prediction": ".live",
     "update_fleet": ".fleet", "DeviceUpdate": ".fleet",
     "UpdateManifest": ".manifest", "make_manifest": ".manifest", "ManifestError": ".manifest",
 }

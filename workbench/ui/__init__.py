@@ -21,12 +21,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .flash_panel import FlashPanel
     from .fleet_panel import FleetPanel
     from .labeler import Labeler
+    from .live_predictions import LivePredictions
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -38,6 +39,7 @@ _LAZY = {
     "CompareTable": ".compare",
     "FlashPanel": ".flash_panel",
     "FleetPanel": ".fleet_panel",
+    "LivePredictions": ".live_predictions",
 }
 
 

@@ -10,7 +10,9 @@ shows what they return; it holds no logic of its own. Everything it does works h
 
 Layout: the model menu; device URL + Connect/Disconnect; Check gates, the force box (shown
 only after a gate failed) and Deploy; the gate report; the progress bar with bytes sent of
-the total, bytes/s and time left; one status line with the result or the error.
+the total, bytes/s and time left; one status line with the result or the error; with
+``live=``, after a deployment, the board's live predictions on its own sensor stream
+(:class:`~workbench.ui.LivePredictions`).
 
 Threads: connecting, checking the gates and deploying each run in one worker thread (one at
 a time; the buttons are disabled meanwhile), so the notebook stays responsive. Every update
@@ -109,6 +111,10 @@ class FlashPanel(w.VBox):
     ``connect`` is True, or when Connect is pressed.
     ``registry``: where deployments of variants are recorded (a ModelRegistry or its folder;
     None records nothing unless ``models`` is a registry).
+    ``live``: how to feed the deployed model from the board's sensors, as
+    :class:`workbench.deploy.LivePredictor` takes it (``sensors=``, ``length=``,
+    ``rate_hz=``, ``classes=``, ``preprocess=``, ``hop=``); after each successful deploy the
+    panel shows the board's live predictions (None: not shown).
     ``gate_options``: passed to :func:`run_gates` as they are (``data=``, ``reference=``,
     ``min_accuracy=``, ``latency_budget_ms=``, ``dataset=``, ...).
 
@@ -121,7 +127,11 @@ class FlashPanel(w.VBox):
     def __init__(self, models: Sequence[Any] | ComparisonTable | ModelRegistry,
                  device: Device | None = None, *, variants: Sequence[Any] | None = None,
                  registry: ModelRegistry | str | None = None, url: str | None = None,
-                 connect: bool = True, **gate_options: Any) -> None:
+                 connect: bool = True, live: dict[str, Any] | None = None,
+                 **gate_options: Any) -> None:
+        self.live_options = dict(live) if live is not None else None
+        self.live = None
+        """The :class:`~workbench.ui.LivePredictions` shown after the last deploy, or None."""
         self.registry = registry if registry is None or isinstance(registry, ModelRegistry) \
             else ModelRegistry(registry)
         if isinstance(models, ModelRegistry) and self.registry is None:
@@ -160,6 +170,7 @@ class FlashPanel(w.VBox):
                                       layout=w.Layout(width="420px"))
         self.progress_label = w.HTML()
         self.status = w.HTML()
+        self.live_box = w.VBox()
         super().__init__([
             self.model,
             w.HBox([self.url, self.connect_button, self.disconnect_button]),
@@ -167,6 +178,7 @@ class FlashPanel(w.VBox):
             self.gates,
             w.HBox([self.progress, self.progress_label]),
             self.status,
+            self.live_box,
         ])
         self.connect_button.on_click(lambda _: self.connect())
         self.disconnect_button.on_click(lambda _: self.disconnect())
@@ -255,6 +267,7 @@ class FlashPanel(w.VBox):
         runs on it (the buttons are disabled then)."""
         if self._busy() or self.device is None:
             return
+        self._stop_live()
         dev, owned = self.device, self._owns_device
         self.device, self._owns_device = None, False
         self._forget_report()
@@ -362,8 +375,36 @@ class FlashPanel(w.VBox):
                 f"{result.upload_seconds:.1f} s" + (" (FORCED past a failed gate)"
                                                     if result.forced else ""),
                 token=token, colour=_GREEN, result=result)
+            self._show_live(token, model, dev)
 
+        self._stop_live()
         return self._start(job, f"deploying to {dev.url}...")
+
+    def _show_live(self, token: int, model: Any, dev: Device) -> None:
+        """After a deploy: the board's live predictions, when ``live=`` said how."""
+        if self.live_options is None:
+            return
+        from ..deploy.live import LivePredictor
+        from .live_predictions import LivePredictions
+
+        try:
+            predictor = LivePredictor(dev, model, **self.live_options)
+        except Exception as exc:  # noqa: BLE001 - shown, the deployment stands
+            self._set_status(f"deployed, but live predictions cannot start: {exc}",
+                             token=token, colour=_RED)
+            return
+        with self._lock:
+            if self._closed or token != self._job:
+                return
+            self.live = LivePredictions(predictor)
+            self.live_box.children = [w.HTML("<b>Live predictions on the board</b>"), self.live]
+
+    def _stop_live(self) -> None:
+        """Stop and remove the live predictions (before another job uses the device)."""
+        live, self.live = self.live, None
+        if live is not None:
+            live.close()
+            self.live_box.children = []
 
     # ------------------------------------------------------------ worker and display
     def _busy(self) -> bool:
@@ -476,6 +517,7 @@ class FlashPanel(w.VBox):
         worker = self._worker
         if worker is not None:
             worker.join(CLOSE_WAIT_S)
+        self._stop_live()
         with self._lock:
             self._closed = True
             self._job += 1
@@ -484,6 +526,6 @@ class FlashPanel(w.VBox):
         self.device = None
         for child in (self.model, self.url, self.connect_button, self.disconnect_button,
                       self.gates_button, self.force, self.deploy_button, self.gates,
-                      self.progress, self.progress_label, self.status):
+                      self.progress, self.progress_label, self.status, self.live_box):
             child.close()
         super().close()
