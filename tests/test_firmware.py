@@ -109,9 +109,10 @@ def test_a_corrupt_active_image_falls_back_at_boot(tmp_path, sine_model):
                                              send))
     first = host.upload(sine_model)
     second = host.upload(sine_model)
+    where = host.fw.flash.area(second) + 100
     host.fw.flash.close()
     with open(path, "r+b") as f:  # a bit rots in the active image
-        f.seek(second * board.model_slots.slot_bytes + 100)
+        f.seek(where)
         f.write(b"\xff")
     host = Host(lambda send: VirtualFirmware(board, Flash(path, 2, board.model_slots.slot_bytes),
                                              send))
