@@ -704,8 +704,9 @@ class Flash:
                 f"slot {index} holds the fallback model {s.name!r} (the rollback target); "
                 "writing it would lose the fallback. Check the image on the host and set "
                 "REPLACE_FALLBACK, or commit or roll back first")
-        self._written.pop(index, None)
+        self._written.pop(index, None)  # RAM memos about the old image go with it
         self._bad_hash.discard(index)
+        self._reverted = {(i, q) for i, q in self._reverted if i != index}
         try:
             self._erase(self._trailer_at(index), self.trailer_bytes)
             self._erase(self.area(index), -(-size // SECTOR_BYTES) * SECTOR_BYTES)
