@@ -122,9 +122,10 @@ def upload_model(session: Session, model: bytes, *, slot: int | None = None, nam
 
     An interrupted upload of the same image resumes where the device's flash
     says it stopped (its last progress mark: a multiple of 1024 bytes, so at
-    most 1023 stored bytes and the chunks in flight are sent again). What a failed or interrupted upload costs: the target slot
-    only (empty, a spare, or, with REPLACE_FALLBACK, the old fallback, which is
-    no longer a rollback target from MODEL_BEGIN on).
+    most 1023 stored bytes and the chunks in flight are sent again). What a failed
+    or interrupted upload costs: the target slot only (empty, a spare, or, with
+    REPLACE_FALLBACK, the old fallback, which is no longer a rollback target from
+    MODEL_BEGIN on).
 
     Raises :class:`ModelTooLarge`, :class:`ArenaTooSmall`, :class:`UnsupportedOp`,
     :class:`ModelInvalid` (from the host check, or the device's verdicts),

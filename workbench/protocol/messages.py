@@ -107,9 +107,11 @@ answers of RESET, SET_MODE, TELEMETRY_CONFIG, SIM_FAULTS) or raw bytes (PING).""
 __all__ = [
     "ALL_SENSORS", "NO_SLOT", "PAYLOADS", "PROTOCOL_VERSION", "RESPONSE_BIT",
     "RESULT_LATENCY_ESTIMATED", "RESULT_OUTPUTS_DETACHED", "SAMPLES_HEADER", "STR_MAX_BYTES",
-    "BeginFlag", "Capability", "Chunk", "CommitFlag", "DType", "Declared", "Error", "ErrorCode", "Faults", "Field",
+    "BeginFlag", "Capability", "Chunk", "CommitFlag", "DType", "Declared", "Error", "ErrorCode",
+    "Faults", "Field",
     "GetOutput", "Hello", "Infer", "Info", "Log", "MalformedPayload", "Mode", "ModelBegin",
-    "ModelBegun", "ModelCommit", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples", "ScenarioState",
+    "ModelBegun", "ModelCommit", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples",
+    "ScenarioState",
     "SensorDesc", "SensorList", "SetMode", "SlotInfo", "SlotRef", "SlotState", "SlotTable",
     "StreamStart", "StreamStarted", "StreamStop", "StreamStopped", "Telemetry",
     "TelemetryConfig", "Tensor", "Text", "Writer", "f32_tidy", "is_event", "response_type",

@@ -640,7 +640,8 @@ class VirtualFirmware:
         m.Msg.GET_OUTPUT: _get_output, m.Msg.MODEL_BEGIN: _model_begin,
         m.Msg.MODEL_CHUNK: _model_chunk, m.Msg.MODEL_END: _model_end,
         m.Msg.MODEL_COMMIT: _model_commit, m.Msg.MODEL_ROLLBACK: _model_rollback,
-        m.Msg.SLOT_STATUS: _slot_status, m.Msg.MODEL_CONFIRM: _model_confirm, m.Msg.PING: _ping, m.Msg.RESET: _reset,
+        m.Msg.SLOT_STATUS: _slot_status, m.Msg.MODEL_CONFIRM: _model_confirm,
+        m.Msg.PING: _ping, m.Msg.RESET: _reset,
         m.Msg.SET_MODE: _set_mode, m.Msg.TELEMETRY_CONFIG: _telemetry_config,
         m.Msg.SIM_SCENARIO: _sim_scenario, m.Msg.SIM_FAULTS: _sim_faults,
     }

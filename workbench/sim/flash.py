@@ -538,7 +538,7 @@ class Flash:
                     problems.append(f"{where}: {r} refers to no earlier test switch")
                 elif t.log.count(r) > 1:
                     problems.append(f"{where}: {r} recorded twice")
-            for seq, sw in switches.items():
+            for seq in switches:
                 if t.has(CONFIRMED, seq) and t.has(REVERTED, seq):
                     problems.append(f"{where}: switch #{seq} both confirmed and reverted")
                 if (t.has(CONFIRMED, seq) or t.has(REVERTED, seq)) and not t.has(BOOTED, seq):
