@@ -147,9 +147,13 @@ def payloads() -> list[dict]:
     add("model chunk answer", "MODEL_CHUNK", 0x91, "response", {"offset": 3052}, u32(3052))
     add("model verified", "MODEL_END", 0x92, "response",
         {"slot": 1, "sha256": hx(SHA), "arena_bytes": 1936}, u8(1) + SHA + u32(1936))
-    add("model commit", "MODEL_COMMIT", 0x13, "request", {"slot": 1}, u8(1))
+    add("model commit", "MODEL_COMMIT", 0x13, "request", {"slot": 1, "flags": 0}, u8(1),
+        "permanent: flags 0 is left out (the 1-byte form older hosts send)")
+    add("model commit test", "MODEL_COMMIT", 0x13, "request", {"slot": 1, "flags": 1},
+        u8(1) + u8(1), "a test switch: reverts at the next reset unless confirmed")
     add("model committed", "MODEL_COMMIT", 0x93, "response", {"slot": 1}, u8(1))
     add("rolled back", "MODEL_ROLLBACK", 0x94, "response", {"slot": 0}, u8(0))
+    add("model confirmed", "MODEL_CONFIRM", 0x96, "response", {"slot": 1}, u8(1))
     slots = [{"index": 0, "state": 4, "size": 2960, "written": 2960, "sha256": hx(bytes(32)),
               "arena_bytes": 1936, "name": "old"},
              {"index": 1, "state": 3, "size": 3164, "written": 3164, "sha256": hx(SHA),
@@ -158,6 +162,12 @@ def payloads() -> list[dict]:
         u8(1) + u8(2)
         + u8(0) + u8(4) + u32(2960) + u32(2960) + bytes(32) + u32(1936) + s("old")
         + u8(1) + u8(3) + u32(3164) + u32(3164) + SHA + u32(1936) + s("sine"))
+    trial = [dict(slots[0]), dict(slots[1], state=6)]
+    add("slot table on trial", "SLOT_STATUS", 0x95, "response", {"active": 1, "slots": trial},
+        u8(1) + u8(2)
+        + u8(0) + u8(4) + u32(2960) + u32(2960) + bytes(32) + u32(1936) + s("old")
+        + u8(1) + u8(6) + u32(3164) + u32(3164) + SHA + u32(1936) + s("sine"),
+        "slot 1 runs a test switch (TESTING); slot 0 is the model it reverts to")
     add("set mode line", "SET_MODE", 0x22, "request", {"mode": 1, "sensor": 0, "rate_hz": 50.0},
         u8(1) + u8(0) + f32(50.0))
     add("telemetry config", "TELEMETRY_CONFIG", 0x23, "request", {"period_ms": 1000}, u32(1000))

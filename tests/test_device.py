@@ -194,14 +194,14 @@ def test_power_cut_mid_update_resumes_and_keeps_the_old_model(sim_url, sine_mode
         old = dev.upload_model(sine_model, name="old")
     new_model = sine_model  # same bytes, new name: a re-flash of the same image
     with open_device(url) as dev:
-        dev.inject_faults(m.Faults(power_cut_after=1500))
+        dev.inject_faults(m.Faults(power_cut_after=2500))  # 2 chunks, then a torn one
         with pytest.raises(ConnectionLost, match="power cut"):
             dev.upload_model(new_model, name="new")
     with open_device(url) as dev:
         table = dev.slots()
         assert table.active == old.index  # the running model survived
         partial = [s for s in table.slots if s.state == m.SlotState.RECEIVING]
-        assert len(partial) == 1 and 0 < partial[0].written <= 1500
+        assert len(partial) == 1 and 0 < partial[0].written <= 2500  # its last progress mark
         progress = []
         slot = dev.upload_model(new_model, name="new", progress=lambda a, t: progress.append(a))
         assert slot.state == m.SlotState.ACTIVE and slot.index == partial[0].index
@@ -423,3 +423,75 @@ def test_a_stream_yields_every_block_before_reporting_the_lost_board(sim_url, vi
     assert len(blocks) > 3  # what was queued when the board went away was still delivered
     assert all(b.first == a.first + len(a.raw) for a, b in zip(blocks, blocks[1:]))
     assert s.stats.samples == sum(len(b.raw) for b in blocks) and s.stats.lost == 0
+
+
+# ------------------------------------------------------------------ test switches (7.4)
+
+def _variant(model: bytes) -> bytes:
+    """Another valid model: the same network with another description string."""
+    return model.replace(b"MLIR Converted.", b"MLIR Converted!")
+
+
+def test_a_test_switch_reverts_at_reset_unless_confirmed(url, sine_model):
+    new = _variant(sine_model)
+    with open_device(url) as dev:
+        old = dev.upload_model(sine_model, name="old")
+        slot = dev.upload_model(new, name="new", test=True)
+        assert slot.state == m.SlotState.TESTING and dev.slots().active == slot.index
+        dev.reset()  # not confirmed: the old model is back
+        table = dev.slots()
+        assert table.active == old.index
+        assert table.slots[slot.index].state == m.SlotState.VERIFIED
+        with pytest.raises(E.NotPending, match="no test switch"):
+            dev.confirm_model()
+        assert dev.commit(slot.index, test=True) == slot.index  # again, and keep it
+        assert dev.confirm_model() == slot.index
+        dev.reset()
+        table = dev.slots()
+        assert table.active == slot.index
+        assert table.slots[slot.index].state == m.SlotState.ACTIVE
+        assert table.slots[old.index].state == m.SlotState.FALLBACK
+
+
+def test_rollback_during_a_test_switch_reverts_it(url, sine_model):
+    with open_device(url) as dev:
+        old = dev.upload_model(sine_model, name="old")
+        slot = dev.upload_model(_variant(sine_model), name="new", test=True)
+        assert dev.rollback() == old.index
+        table = dev.slots()
+        assert table.slots[slot.index].state == m.SlotState.VERIFIED  # not a fallback
+        with pytest.raises(E.NoFallback):
+            dev.rollback()
+
+
+def test_a_permanent_commit_survives_resets(url, sine_model):
+    with open_device(url) as dev:
+        dev.upload_model(sine_model, name="old")
+        slot = dev.upload_model(_variant(sine_model), name="new")
+        assert slot.state == m.SlotState.ACTIVE
+        with pytest.raises(E.NotPending):
+            dev.confirm_model()
+        dev.reset()
+        dev.reset()
+        assert dev.slots().active == slot.index
+
+
+def test_an_upload_resumes_after_a_reset_from_the_last_progress_mark(sim_url, sine_model,
+                                                                    virtual):
+    with open_device(sim_url()) as dev:
+        digest = hashlib.sha256(sine_model).digest()
+        begun = m.ModelBegun.decode(dev.request(m.Msg.MODEL_BEGIN, m.ModelBegin(
+            m.NO_SLOT, len(sine_model), digest, "sine").encode()).payload)
+        for off in (0, 1000, 2000):  # 3000 bytes stored: progress marks for 2048
+            dev.request(m.Msg.MODEL_CHUNK,
+                        m.Chunk(begun.slot, off, sine_model[off:off + 1000]).encode())
+        assert dev.slots().slots[begun.slot].written == 3000  # exact, within this boot
+        dev.reset()
+        assert dev.slots().slots[begun.slot].written == 2048  # the last mark, after a reset
+        with pytest.raises(E.NoTransfer):
+            dev.request(m.Msg.MODEL_END)
+        sent = []
+        slot = dev.upload_model(sine_model, name="sine", progress=lambda a, t: sent.append(a))
+        assert slot.index == begun.slot and slot.state == m.SlotState.ACTIVE
+        # the first acknowledgement is one chunk past the mark: bytes 0..2047 were not re-sent
+        assert 2048 < sent[0] <= 2048 + dev.max_payload - 8 and sent[-1] == len(sine_model)

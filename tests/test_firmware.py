@@ -109,9 +109,10 @@ def test_a_corrupt_active_image_falls_back_at_boot(tmp_path, sine_model):
                                              send))
     first = host.upload(sine_model)
     second = host.upload(sine_model)
+    where = host.fw.flash.area(second) + 100
     host.fw.flash.close()
     with open(path, "r+b") as f:  # a bit rots in the active image
-        f.seek(second * board.model_slots.slot_bytes + 100)
+        f.seek(where)
         f.write(b"\xff")
     host = Host(lambda send: VirtualFirmware(board, Flash(path, 2, board.model_slots.slot_bytes),
                                              send))
@@ -304,3 +305,50 @@ def test_replace_fallback_gives_up_the_fallback_at_model_begin(host, sine_model,
     # resuming the same image needs no consent: the slot is no longer the fallback
     again = m.ModelBegun.decode(_begin(host, sine_model).payload)
     assert (again.slot, again.resume_offset) == (first, 1000)
+
+
+# ------------------------------------------------------------------ commit flags and self-test
+
+def test_the_one_byte_commit_of_older_hosts_is_permanent(host, sine_model):
+    host.upload(sine_model)  # Host.upload sends the 1-byte MODEL_COMMIT payload
+    second = host.upload(sine_model.replace(b"MLIR Converted.", b"MLIR Converted!"))
+    assert host.fw.flash.slot(second).state_enum == m.SlotState.ACTIVE
+    host.one(m.Msg.RESET)
+    assert host.fw.flash.table.active == second
+    bad = host.one(m.Msg.MODEL_COMMIT, bytes([second, 1, 0]))
+    assert m.Error.decode(bad.payload).code == m.ErrorCode.MALFORMED
+
+
+class SelfTesting(VirtualFirmware):
+    """A firmware whose self-test gives a fixed verdict on the model it just switched to."""
+
+    verdict: bool | None = None
+
+    def self_test(self, slot):
+        assert self.runner is not None and self.flash.table.testing == slot
+        return self.verdict
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_the_self_test_decides_a_test_switch(tmp_path, sine_model, verdict):
+    board = get_board("nano33ble")
+    flash = Flash(tmp_path / "f.flash", 2, board.model_slots.slot_bytes)
+    host = Host(lambda send: SelfTesting(board, flash, send))
+    first = host.upload(sine_model)
+    new = sine_model.replace(b"MLIR Converted.", b"MLIR Converted!")
+    begun = m.ModelBegun.decode(host.one(m.Msg.MODEL_BEGIN, m.ModelBegin(
+        m.NO_SLOT, len(new), hashlib.sha256(new).digest()).encode()).payload)
+    for off in range(0, len(new), 1000):
+        host.one(m.Msg.MODEL_CHUNK, m.Chunk(begun.slot, off, new[off:off + 1000]).encode())
+    host.one(m.Msg.MODEL_END)
+    host.fw.verdict = verdict
+    reply = host.one(m.Msg.MODEL_COMMIT, m.ModelCommit(begun.slot, m.CommitFlag.TEST).encode())
+    if verdict:
+        assert m.SlotRef.decode(reply.payload).slot == begun.slot
+        assert host.fw.flash.slot(begun.slot).state_enum == m.SlotState.ACTIVE  # confirmed
+    else:
+        err = m.Error.decode(reply.payload)
+        assert err.code == m.ErrorCode.SELF_TEST_FAILED and err.detail == first
+        assert host.fw.flash.table.active == first and host.fw.runner is not None
+    host.one(m.Msg.RESET)
+    assert host.fw.flash.table.active == (begun.slot if verdict else first)

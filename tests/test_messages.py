@@ -112,6 +112,8 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
                             window=u8),
     m.ModelVerified: st.builds(m.ModelVerified, slot=u8, sha256=sha, arena_bytes=u32),
     m.SlotRef: st.builds(m.SlotRef, slot=u8),
+    m.ModelCommit: st.builds(m.ModelCommit, slot=u8,
+                             flags=st.sampled_from([0, 1]).map(m.CommitFlag) | u8),
     m.SlotInfo: slot_info,
     m.SlotTable: st.builds(m.SlotTable, active=u8,
                            slots=st.lists(slot_info, max_size=4).map(tuple)),
@@ -132,7 +134,8 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
 
 CODECS = sorted(STRATEGIES, key=lambda c: c.__name__)
 """Every codec whose ``decode`` must consume the whole payload (all but Chunk)."""
-STRICT_END = [c for c in CODECS if c is not m.Chunk]
+STRICT_END = [c for c in CODECS if c not in (m.Chunk, m.ModelCommit)]
+"""(ModelCommit's flags byte is optional when 0: its own test below.)"""
 
 
 def test_every_payload_class_is_covered():
@@ -219,6 +222,8 @@ REPRESENTATIVE = [
     m.ModelBegun(1, 4096, 1000, 4),
     m.ModelVerified(1, bytes(range(32)), 2048),
     m.SlotRef(m.NO_SLOT),
+    m.ModelCommit(1),
+    m.ModelCommit(0, m.CommitFlag.TEST),
     m.StreamStop(m.ALL_SENSORS),
     m.SlotInfo(1, SlotState.RECEIVING, 3164, 1016, bytes(range(32)), 0, "sine"),
     m.SlotTable(0, (m.SlotInfo(0, SlotState.ACTIVE, 100, 100, bytes(32), 2048, "a"),
@@ -306,7 +311,8 @@ def check_decodes_or_raises_malformed(cls, payload: bytes):
 def test_every_truncation_is_malformed(cls, data):
     payload = data.draw(STRATEGIES[cls]).encode()
     # Chunk's data is "the rest": only a cut inside its 5-byte header is detectable
-    shortest_valid = 5 if cls is m.Chunk else len(payload)
+    # ModelCommit's flags byte is optional: the 1-byte form is a permanent commit
+    shortest_valid = {m.Chunk: 5, m.ModelCommit: 1}.get(cls, len(payload))
     for n in range(min(shortest_valid, len(payload))):
         with pytest.raises(MalformedPayload):
             cls.decode(payload[:n])
@@ -320,6 +326,15 @@ def test_trailing_bytes_are_malformed(cls, data):
     extra = data.draw(st.binary(min_size=1, max_size=8))
     with pytest.raises(MalformedPayload):
         cls.decode(payload + extra)
+
+
+def test_model_commit_flags_are_optional_and_nothing_follows_them():
+    assert m.ModelCommit.decode(b"\x01") == m.ModelCommit(1, m.CommitFlag(0))  # older hosts
+    assert m.ModelCommit(1).encode() == b"\x01"  # reaches firmware older than the flags
+    assert m.ModelCommit.decode(b"\x01\x01").flags == m.CommitFlag.TEST
+    for bad in (b"", b"\x01\x01\x00"):
+        with pytest.raises(MalformedPayload, match="MODEL_COMMIT"):
+            m.ModelCommit.decode(bad)
 
 
 def test_chunk_takes_trailing_bytes_as_data():
@@ -355,7 +370,7 @@ def test_mutated_encodings_only_raise_malformed(cls, data):
     (m.Samples, SAMPLES_HEADER.pack(0, 0, 0, 0, 0, 0)),  # dtype 0
     (m.Samples, SAMPLES_HEADER.pack(0, 0, 0, 0, 0, 7)),
     (m.Result, bytes(9) + b"\x01" + b"\x09\x00" + bytes(12)),  # tensor dtype 9
-    (m.SlotTable, b"\x00\x01" + b"\x00\x06" + bytes(45)),  # slot state 6
+    (m.SlotTable, b"\x00\x01" + b"\x00\x08" + bytes(45)),  # slot state 8
     (m.SetMode, b"\x02\x00" + bytes(4)),  # mode 2
     (m.Log, b"\x00\x02\xc3\x28"),  # invalid UTF-8
     (m.Text, b"\x01\xff"),

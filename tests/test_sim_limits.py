@@ -7,13 +7,16 @@ working (docs/protocol.md section 5.21).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from workbench.boards import get_board
 from workbench.link import errors as E
 from workbench.link import open_device
 from workbench.protocol import messages as m
@@ -114,3 +117,32 @@ def test_an_unparsable_slot_table_is_kept_aside_too(sim_url, tmp_path):
         assert dev.slots().active == m.NO_SLOT
     assert (tmp_path / "b.slots.json.bad").read_text() == "an older bad table"
     assert (tmp_path / "b.slots.json.bad.1").read_bytes() == b"{not json"
+
+
+def test_an_older_boards_slot_table_is_imported_into_the_trailers(sim_url, tmp_path, sine_model):
+    """A flash file in the old layout (slots at i * slot_bytes) with its JSON table."""
+    board = get_board("nano33ble")
+    slot_bytes = board.model_slots.slot_bytes
+    image = bytearray(2 * slot_bytes)
+    image[slot_bytes:slot_bytes + len(sine_model)] = sine_model
+    (tmp_path / "old.flash").write_bytes(bytes(image))
+    sha = hashlib.sha256(sine_model).hexdigest()
+    table = {"slots": [{"state": "EMPTY", "size": 0, "written": 0, "sha256": "", "name": "",
+                        "arena_bytes": 0},
+                       {"state": "ACTIVE", "size": len(sine_model), "written": len(sine_model),
+                        "sha256": sha, "name": "kept", "arena_bytes": 1936}],
+             "active": 1, "fallback": None}
+    text = json.dumps(table)
+    (tmp_path / "old.slots.json").write_text(text)
+    with open_device(sim_url(flash=str(tmp_path / "old.flash"))) as dev:
+        t = dev.slots()
+        assert t.active == 1 and t.slots[1].name == "kept"
+        assert t.slots[1].sha256 == bytes.fromhex(sha)
+        assert any("imported the slot table old.slots.json" in log.message for log in dev.logs)
+        assert dev.infer(np.array([[1.0]], np.float32)).outputs[0][0, 0] == pytest.approx(
+            np.sin(1.0), abs=0.05)
+    assert (tmp_path / "old.slots.json.imported").read_text() == text  # nothing lost
+    assert (tmp_path / "old.flash.v0").read_bytes() == bytes(image)
+    with open_device(sim_url(flash=str(tmp_path / "old.flash"))) as dev:  # once only
+        assert dev.slots().active == 1
+        assert not any("imported" in log.message for log in dev.logs)

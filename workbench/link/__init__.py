@@ -37,10 +37,12 @@ from .errors import (
     NoModel,
     NotFound,
     NotFramed,
+    NotPending,
     NoTransfer,
     NotSupported,
     OpenError,
     OutOfOrder,
+    SelfTestFailed,
     SlotActive,
     SlotFallback,
     UnknownRequest,
@@ -65,7 +67,8 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
-           "NotSupported", "Internal", "NoTransfer", "SlotFallback",
+           "NotSupported", "Internal", "NoTransfer", "SlotFallback", "NotPending",
+           "SelfTestFailed",
            # the host's image check before an upload
            "check_image", "ImageCheck"]
 

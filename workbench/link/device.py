@@ -231,7 +231,7 @@ class Device:
         return inference.infer(self.session, *inputs)
 
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
-                     commit: bool = True, check: bool = True,
+                     commit: bool = True, check: bool = True, test: bool = False,
                      progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
         """Check, send, verify and (by default) commit a .tflite model; see
         :func:`.transfer.upload_model`.
@@ -241,17 +241,26 @@ class Device:
         raises before its first byte is sent; only a checked image may replace
         the fallback slot. ``check=False`` skips that check (the board still
         verifies it, and keeps its fallback). The running model stays active
-        until the commit; an interrupted upload resumes.
+        until the commit; an interrupted upload resumes. ``test=True``: the commit
+        is a test switch, kept only once :meth:`confirm_model` is called (else the
+        board reverts at its next reset).
         """
         return transfer.upload_model(self.session, model, slot=slot, name=name, commit=commit,
-                                     check=check, progress=progress)
+                                     check=check, test=test, progress=progress)
 
-    def commit(self, slot: int) -> int:
-        """Make a verified slot the active model; the old one becomes the fallback."""
-        return transfer.commit_slot(self.session, slot)
+    def commit(self, slot: int, *, test: bool = False) -> int:
+        """Make a verified slot the active model (``test=True``: until the next reset,
+        unless confirmed); see :func:`.transfer.commit_slot`."""
+        return transfer.commit_slot(self.session, slot, test=test)
+
+    def confirm_model(self) -> int:
+        """Keep the model of a test switch for good; returns its slot. Raises
+        :class:`NotPending` when no test switch is on trial."""
+        return transfer.confirm(self.session)
 
     def rollback(self) -> int:
-        """Return to the fallback model. Returns the slot now active."""
+        """Return to the previous model (a test switch on trial is reverted, else the
+        fallback runs). Returns the slot now active."""
         return transfer.rollback(self.session)
 
     def slots(self) -> m.SlotTable:

@@ -175,10 +175,25 @@ class NoTransfer(DeviceError):
     code = ErrorCode.NO_TRANSFER
 
 
+class NotPending(DeviceError):
+    """MODEL_CONFIRM with no test switch on trial: nothing to confirm (the board may have
+    been reset and reverted it; its slot table says which model runs)."""
+
+    code = ErrorCode.NOT_PENDING
+
+
+class SelfTestFailed(DeviceError):
+    """The board's self-test rejected the model of a test switch and reverted to the
+    previous one; detail is the slot now active (0xFF: none)."""
+
+    code = ErrorCode.SELF_TEST_FAILED
+
+
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
-    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback)}
+    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback, NotPending,
+    SelfTestFailed)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

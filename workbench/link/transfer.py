@@ -4,7 +4,8 @@ Call order for :func:`upload_model`: the host's image check
 (:mod:`.image_check`, unless ``check=False``), then on the wire MODEL_BEGIN (size, SHA-256)
 -> MODEL_CHUNK x N (up to the device's window in flight) -> MODEL_END (the
 device verifies the hash and that the model runs in its arena) ->
-MODEL_COMMIT. :func:`send_chunks` is the windowed sender, shared with large
+MODEL_COMMIT (permanent, or a test switch) -> MODEL_CONFIRM (:func:`confirm`, after a
+test switch). :func:`send_chunks` is the windowed sender, shared with large
 inference inputs (SET_INPUT).
 """
 
@@ -100,7 +101,7 @@ def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start:
 
 
 def upload_model(session: Session, model: bytes, *, slot: int | None = None, name: str = "",
-                 commit: bool = True, check: bool = True,
+                 commit: bool = True, check: bool = True, test: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
     """Check a .tflite model, send it to a model slot, verify it, and (by default) commit it.
 
@@ -115,10 +116,16 @@ def upload_model(session: Session, model: bytes, *, slot: int | None = None, nam
     its fallback (:class:`SlotFallback`).
 
     The running model stays active until the commit and is never overwritten.
+    With ``test=True`` the commit is a test switch: the new model runs at once, and
+    the board returns to the previous one at its next reset unless :func:`confirm`
+    is called (docs/protocol.md 5.11, 7.4).
+
     An interrupted upload of the same image resumes where the device's flash
-    says it stopped. What a failed or interrupted upload costs: the target slot
-    only (empty, a spare, or, with REPLACE_FALLBACK, the old fallback, which is
-    no longer a rollback target from MODEL_BEGIN on).
+    says it stopped (its last progress mark: a multiple of 1024 bytes, so at
+    most 1023 stored bytes and the chunks in flight are sent again). What a failed
+    or interrupted upload costs: the target slot only (empty, a spare, or, with
+    REPLACE_FALLBACK, the old fallback, which is no longer a rollback target from
+    MODEL_BEGIN on).
 
     Raises :class:`ModelTooLarge`, :class:`ArenaTooSmall`, :class:`UnsupportedOp`,
     :class:`ModelInvalid` (from the host check, or the device's verdicts),
@@ -141,19 +148,40 @@ def upload_model(session: Session, model: bytes, *, slot: int | None = None, nam
     m.ModelVerified.decode(session.request(m.Msg.MODEL_END, timeout=session.timeouts.verify,
                                            retries=1).payload)
     if commit:
-        commit_slot(session, begun.slot)
+        commit_slot(session, begun.slot, test=test)
     return slot_table(session).slots[begun.slot]
 
 
-def commit_slot(session: Session, slot: int) -> int:
-    """Make a verified slot the active model; the old one becomes the fallback."""
+def commit_slot(session: Session, slot: int, test: bool = False) -> int:
+    """Make a verified slot the active model; returns it.
+
+    Permanent (default): the old model becomes the fallback and the switch never
+    reverts by itself. ``test=True``: the model runs now and the board reverts to the
+    previous one at its next reset unless :func:`confirm` is called first (slot
+    state TESTING meanwhile). A permanent commit is sent without the flags byte, so
+    firmware older than it accepts it. Raises :class:`BadArgument` for a slot that
+    holds no verified image, :class:`SelfTestFailed` if the board's self-test
+    rejected a test switch (it reverted already).
+    """
     session.require_framed("commit")
-    return m.SlotRef.decode(session.request(m.Msg.MODEL_COMMIT, m.SlotRef(slot).encode(),
+    flags = m.CommitFlag.TEST if test else m.CommitFlag(0)
+    return m.SlotRef.decode(session.request(
+        m.Msg.MODEL_COMMIT, m.ModelCommit(slot, flags).encode(),
+        timeout=session.timeouts.verify).payload).slot
+
+
+def confirm(session: Session) -> int:
+    """Keep the model running on a test switch (MODEL_CONFIRM): it no longer reverts at
+    reset. Returns its slot. Raises :class:`NotPending` if no test switch is on trial
+    (e.g. the board was reset in between and reverted it: check :func:`slot_table`)."""
+    session.require_framed("confirm")
+    return m.SlotRef.decode(session.request(m.Msg.MODEL_CONFIRM,
                                             timeout=session.timeouts.verify).payload).slot
 
 
 def rollback(session: Session) -> int:
-    """Return to the fallback model. Returns the slot now active."""
+    """Return to the previous model: revert a test switch on trial, else switch to the
+    fallback. Returns the slot now active. Raises :class:`NoFallback`."""
     session.require_framed("rollback")
     return m.SlotRef.decode(session.request(m.Msg.MODEL_ROLLBACK,
                                             timeout=session.timeouts.verify).payload).slot

@@ -29,6 +29,7 @@ class Msg(IntEnum):
     MODEL_COMMIT = 0x13
     MODEL_ROLLBACK = 0x14
     SLOT_STATUS = 0x15
+    MODEL_CONFIRM = 0x16
     PING = 0x20
     RESET = 0x21
     SET_MODE = 0x22
@@ -74,6 +75,10 @@ class ErrorCode(IntEnum):
     INTERNAL = 18
     SLOT_FALLBACK = 19
     """MODEL_BEGIN into the slot holding the fallback without REPLACE_FALLBACK."""
+    NOT_PENDING = 22
+    """MODEL_CONFIRM with no test switch on trial."""
+    SELF_TEST_FAILED = 23
+    """The device's self-test rejected a test switch; it reverted to the previous model."""
 
 
 class Capability(IntFlag):
@@ -92,6 +97,14 @@ class BeginFlag(IntFlag):
     REPLACE_FALLBACK = 1 << 0
     """The host consents to overwrite the fallback (rollback target); it sets this
     only after its own image check passed."""
+
+
+class CommitFlag(IntFlag):
+    """MODEL_COMMIT's ``flags`` (docs/protocol.md 5.11). Other bits are reserved: sent as 0."""
+
+    TEST = 1 << 0
+    """A test switch: the model runs now and reverts at the next reset unless confirmed
+    (MODEL_CONFIRM). Without it the switch is permanent."""
 
 
 class DType(IntEnum):
@@ -128,6 +141,10 @@ class SlotState(IntEnum):
     ACTIVE = 3
     FALLBACK = 4
     INVALID = 5
+    TESTING = 6
+    """Active on a test switch: reverts at the next reset unless confirmed."""
+    PENDING = 7
+    """A test switch recorded but not yet booted: it runs once at the next boot."""
 
 
 class Mode(IntEnum):

@@ -30,6 +30,7 @@ from .codes import (
                     RESPONSE_BIT,
                     BeginFlag,
                     Capability,
+                    CommitFlag,
                     DType,
                     ErrorCode,
                     Mode,
@@ -60,6 +61,7 @@ from .streaming import (
 from .transfer import (
                     ModelBegin,
                     ModelBegun,
+                    ModelCommit,
                     ModelVerified,
                     SlotInfo,
                     SlotRef,
@@ -88,8 +90,8 @@ PAYLOADS: dict[tuple[int, str], type] = {
     (Msg.MODEL_BEGIN, "request"): ModelBegin, (Msg.MODEL_BEGIN, "response"): ModelBegun,
     (Msg.MODEL_CHUNK, "request"): Chunk, (Msg.MODEL_CHUNK, "response"): Offset,
     (Msg.MODEL_END, "response"): ModelVerified,
-    (Msg.MODEL_COMMIT, "request"): SlotRef, (Msg.MODEL_COMMIT, "response"): SlotRef,
-    (Msg.MODEL_ROLLBACK, "response"): SlotRef,
+    (Msg.MODEL_COMMIT, "request"): ModelCommit, (Msg.MODEL_COMMIT, "response"): SlotRef,
+    (Msg.MODEL_ROLLBACK, "response"): SlotRef, (Msg.MODEL_CONFIRM, "response"): SlotRef,
     (Msg.SLOT_STATUS, "response"): SlotTable,
     (Msg.SET_MODE, "request"): SetMode,
     (Msg.TELEMETRY_CONFIG, "request"): TelemetryConfig,
@@ -99,15 +101,17 @@ PAYLOADS: dict[tuple[int, str], type] = {
     (Msg.LOG, "event"): Log, (Msg.ERROR, "error"): Error,
 }
 """The payload class of each (message type, role). Missing pairs carry no payload
-(SENSORS, MODEL_END, MODEL_ROLLBACK, SLOT_STATUS and RESET requests; the empty
+(SENSORS, MODEL_END, MODEL_ROLLBACK, SLOT_STATUS, MODEL_CONFIRM and RESET requests; the empty
 answers of RESET, SET_MODE, TELEMETRY_CONFIG, SIM_FAULTS) or raw bytes (PING)."""
 
 __all__ = [
     "ALL_SENSORS", "NO_SLOT", "PAYLOADS", "PROTOCOL_VERSION", "RESPONSE_BIT",
     "RESULT_LATENCY_ESTIMATED", "RESULT_OUTPUTS_DETACHED", "SAMPLES_HEADER", "STR_MAX_BYTES",
-    "BeginFlag", "Capability", "Chunk", "DType", "Declared", "Error", "ErrorCode", "Faults", "Field",
+    "BeginFlag", "Capability", "Chunk", "CommitFlag", "DType", "Declared", "Error", "ErrorCode",
+    "Faults", "Field",
     "GetOutput", "Hello", "Infer", "Info", "Log", "MalformedPayload", "Mode", "ModelBegin",
-    "ModelBegun", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples", "ScenarioState",
+    "ModelBegun", "ModelCommit", "ModelVerified", "Msg", "Offset", "Reader", "Result", "Samples",
+    "ScenarioState",
     "SensorDesc", "SensorList", "SetMode", "SlotInfo", "SlotRef", "SlotState", "SlotTable",
     "StreamStart", "StreamStarted", "StreamStop", "StreamStopped", "Telemetry",
     "TelemetryConfig", "Tensor", "Text", "Writer", "f32_tidy", "is_event", "response_type",

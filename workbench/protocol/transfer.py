@@ -1,12 +1,12 @@
-"""Model transfer and slots: MODEL_BEGIN, MODEL_END, MODEL_COMMIT, MODEL_ROLLBACK and
-SLOT_STATUS (docs/protocol.md 5.8-5.13, 7.4). MODEL_CHUNK uses :mod:`.chunks`."""
+"""Model transfer and slots: MODEL_BEGIN, MODEL_END, MODEL_COMMIT, MODEL_ROLLBACK,
+SLOT_STATUS and MODEL_CONFIRM (docs/protocol.md 5.8-5.14, 7.4). MODEL_CHUNK uses :mod:`.chunks`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codes import BeginFlag, SlotState
-from .wire import Declared, Field
+from .codes import BeginFlag, CommitFlag, SlotState
+from .wire import Declared, Field, MalformedPayload, Reader
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,38 @@ class ModelVerified(Declared):
 
 
 @dataclass(frozen=True)
+class ModelCommit(Declared):
+    """MODEL_COMMIT's request. ``flags`` may be left out on the wire when 0: a 1-byte
+    payload is a permanent commit (what hosts older than the flags send), and the encoder
+    omits a zero flags byte so that a permanent commit also reaches firmware older than it."""
+
+    slot: int
+    flags: CommitFlag = CommitFlag(0)
+
+    WHAT = "MODEL_COMMIT"
+    LAYOUT = (Field("slot", "u8"), Field("flags", "u8", enum=CommitFlag))
+
+    def encode(self) -> bytes:
+        full = super().encode()
+        return full[:1] if not self.flags else full
+
+    @classmethod
+    def decode(cls, p: bytes) -> ModelCommit:
+        if len(p) == 1:
+            return cls(p[0])
+        if len(p) != 2:
+            raise MalformedPayload(f"{cls.WHAT}: {len(p)} bytes, expected slot:u8 and "
+                                   "an optional flags:u8")
+        r = Reader(p, cls.WHAT)
+        out = cls.read(r)
+        r.end()
+        return out
+
+
+@dataclass(frozen=True)
 class SlotRef(Declared):
-    """One slot number: MODEL_COMMIT's request, COMMIT/ROLLBACK's reply (active slot)."""
+    """One slot number: the reply of MODEL_COMMIT, MODEL_ROLLBACK (the active slot) and
+    MODEL_CONFIRM (the confirmed slot)."""
 
     slot: int
 

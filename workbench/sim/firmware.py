@@ -36,7 +36,7 @@ from ..tflite import (
     inspect_model,
     min_arena,
 )
-from .flash import FallbackHeld, Flash, FlashError
+from .flash import FallbackHeld, Flash, FlashError, NotPending, PowerCut
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
 from .sources import make_source
@@ -51,10 +51,6 @@ CHUNK_MAX = DEFAULT_MAX_PAYLOAD - 8
 STREAM_BLOCK_SECONDS = 0.05
 """A stream frame carries at most this much signal (it fills up to max_payload)."""
 LINE_MODE_DECIMALS = 4
-
-
-class PowerCut(Exception):
-    """Raised inside the firmware when an injected power cut strikes."""
 
 
 class Disconnect(Exception):
@@ -89,7 +85,6 @@ class VirtualFirmware:
         self.replay = replay
         self.scenario = scenario
         self.faults = m.Faults()
-        self.power_cut_budget: int | None = None
         self.logs: list[str] = []
         self.line_rate_hz = line_rate_hz
         available = REPLAY_SCENARIOS if replay else SCENARIOS
@@ -102,6 +97,11 @@ class VirtualFirmware:
         self._verified: dict[str, ProbeResult] = {}
         """SHA-256 -> the probe that verified that image at MODEL_END, reused at commit."""
         self._boot(mode, line_sensor)
+
+    @property
+    def power_cut_budget(self) -> int | None:
+        """Image bytes still to be written before the armed power cut (None: not armed)."""
+        return self.flash.image_budget
 
     # ------------------------------------------------------------------ boot
     def _boot(self, mode: str = "framed", line_sensor: str | None = None) -> None:
@@ -430,14 +430,8 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.OUT_OF_ORDER, f"expected offset {written}",
                         detail=written)
             return
-        data = chunk.data
-        if self.power_cut_budget is not None:
-            if len(data) >= self.power_cut_budget:
-                self.flash.write(chunk.index, chunk.offset, data[: self.power_cut_budget])
-                raise PowerCut(f"power cut after {self.faults.power_cut_after} update bytes")
-            self.power_cut_budget -= len(data)
-        try:
-            written = self.flash.write(chunk.index, chunk.offset, data)
+        try:  # an armed power cut strikes inside (SIM_FAULTS power_cut_after)
+            written = self.flash.write(chunk.index, chunk.offset, chunk.data)
         except FlashError as e:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
@@ -500,13 +494,45 @@ class VirtualFirmware:
         return m.ErrorCode.MODEL_INVALID, f"the model does not run: {result.error}"
 
     def _model_commit(self, req: Frame) -> None:
-        slot = m.SlotRef.decode(req.payload).slot
+        commit = m.ModelCommit.decode(req.payload)
+        slot, test = commit.slot, bool(commit.flags & m.CommitFlag.TEST)
         try:
-            self.flash.commit(slot)
+            self.flash.commit(slot, test=test)
         except FlashError as e:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
         self._load_active()
+        if test and self.flash.table.testing == slot:
+            verdict = self.self_test(slot)
+            if verdict is True:
+                self.flash.confirm()
+            elif verdict is False:
+                now = self.flash.revert()
+                self._load_active()
+                self._error(req, m.ErrorCode.SELF_TEST_FAILED,
+                            f"the self-test of the model in slot {slot} failed; reverted to "
+                            + ("no model" if now is None else f"the model in slot {now}"),
+                            detail=m.NO_SLOT if now is None else now)
+                return
+        self._reply(req, m.SlotRef(slot).encode())
+
+    def self_test(self, slot: int) -> bool | None:
+        """Decide a test switch right after it took effect (the new model is loaded in
+        ``self.runner``): True confirms it, False reverts it (MODEL_COMMIT then answers
+        SELF_TEST_FAILED), None leaves it on trial for the host's MODEL_CONFIRM (or the
+        revert at the next reset). The reference has no self-test yet: None.
+        The place for a manifest's golden input/output pairs (docs/protocol.md 7.4)."""
+        return None
+
+    def _model_confirm(self, req: Frame) -> None:
+        try:
+            slot = self.flash.confirm()
+        except NotPending as e:
+            self._error(req, m.ErrorCode.NOT_PENDING, str(e))
+            return
+        except FlashError as e:
+            self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
+            return
         self._reply(req, m.SlotRef(slot).encode())
 
     def _model_rollback(self, req: Frame) -> None:
@@ -602,11 +628,11 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, problem)
             return
         self.faults = faults
-        self.power_cut_budget = faults.power_cut_after or None
+        self.flash.arm_power_cut(image_bytes=faults.power_cut_after or None)
         self._reply(req)
 
     _NO_PAYLOAD = frozenset({m.Msg.SENSORS, m.Msg.MODEL_END, m.Msg.MODEL_ROLLBACK,
-                             m.Msg.SLOT_STATUS, m.Msg.RESET})
+                             m.Msg.SLOT_STATUS, m.Msg.MODEL_CONFIRM, m.Msg.RESET})
 
     _HANDLERS = {
         m.Msg.HELLO: _hello, m.Msg.SENSORS: _sensors, m.Msg.STREAM_START: _stream_start,
@@ -614,7 +640,8 @@ class VirtualFirmware:
         m.Msg.GET_OUTPUT: _get_output, m.Msg.MODEL_BEGIN: _model_begin,
         m.Msg.MODEL_CHUNK: _model_chunk, m.Msg.MODEL_END: _model_end,
         m.Msg.MODEL_COMMIT: _model_commit, m.Msg.MODEL_ROLLBACK: _model_rollback,
-        m.Msg.SLOT_STATUS: _slot_status, m.Msg.PING: _ping, m.Msg.RESET: _reset,
+        m.Msg.SLOT_STATUS: _slot_status, m.Msg.MODEL_CONFIRM: _model_confirm,
+        m.Msg.PING: _ping, m.Msg.RESET: _reset,
         m.Msg.SET_MODE: _set_mode, m.Msg.TELEMETRY_CONFIG: _telemetry_config,
         m.Msg.SIM_SCENARIO: _sim_scenario, m.Msg.SIM_FAULTS: _sim_faults,
     }
