@@ -264,7 +264,7 @@ class SmpFirmware(VirtualFirmware):
                                              ask.image or 0, bool(ask.upgrade),
                                              self._check_image)
         if match is False:
-            self._log(f"the uploaded image does not match its `sha`; slot marked invalid")
+            self._log("the uploaded image does not match its `sha`; slot marked invalid")
         return {"off": off} if match is None else {"off": off, "match": match}
 
     def _check_image(self, stored: bytes) -> int:

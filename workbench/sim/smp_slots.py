@@ -187,11 +187,12 @@ _LISTED = {SlotState.VERIFIED.name, SlotState.ACTIVE.name, SlotState.FALLBACK.na
 class McubootSlots:
     """Two flash slots as MCUboot sees them (see the module docstring).
 
-    Call order: :meth:`boot` (or ``Flash.check_boot`` then :meth:`booted`; at start and at every reset) -> :meth:`states` any time ->
-    :meth:`upload_chunk` repeatedly (an upload; :meth:`finish` is called by it on the last
-    chunk with the check the caller passes) -> :meth:`set_state` (test or confirm) ->
-    :meth:`boot` again. :meth:`erase` clears a slot not in use. Every flash change goes
-    through :class:`Flash` (counted, persisted, subject to injected power cuts).
+    Call order: :meth:`boot` (or ``Flash.check_boot`` then :meth:`booted`), at start and
+    at every reset -> :meth:`states` any time -> :meth:`upload_chunk` repeatedly (an
+    upload; on the last chunk it calls :meth:`finish` with the caller's check) ->
+    :meth:`set_state` (test or confirm) -> :meth:`boot` again. :meth:`erase` clears a slot
+    not in use. Every flash change goes through :class:`Flash` (counted, persisted,
+    subject to injected power cuts).
     """
 
     def __init__(self, flash: Flash) -> None:
