@@ -24,6 +24,7 @@ _LAZY = {
     "deploy_model": ".flashing", "DeployResult": ".flashing",
     "LivePredictor": ".live", "Prediction": ".live",
     "update_fleet": ".fleet", "DeviceUpdate": ".fleet",
+    "smp_update": ".smp_update", "SmpUpdateError": ".smp_update", "SmpUpdateResult": ".smp_update",
     "UpdateManifest": ".manifest", "make_manifest": ".manifest", "ManifestError": ".manifest",
 }
 

@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
     where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0: any)")
     p.add_argument("--flash", help="flash file (default ~/.cache/workbench/sim/<board>.flash)")
-    p.add_argument("--mode", choices=["framed", "line"], default="framed",
-                   help="line: behave like a sketch printing CSV")
+    p.add_argument("--mode", choices=["framed", "line", "smp"], default="framed",
+                   help="line: behave like a sketch printing CSV; smp: like a Zephyr board "
+                   "with mcumgr (SMP over the console UART, MCUboot slots)")
     p.add_argument("--sensor", help="line mode: the sensor(s) to print, e.g. accel,gyro "
                    "(default: the first)")
     p.add_argument("--rate", type=float, default=0.0, help="line mode: lines per second")

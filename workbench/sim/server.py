@@ -98,6 +98,8 @@ class SimOptions:
     baud: int = 115200
     flash: str | None = None
     mode: str = "framed"
+    """framed (the workbench protocol), line (a sketch printing CSV) or smp (a Zephyr board
+    with mcumgr over its console UART: :mod:`workbench.sim.smp_server`)."""
     sensor: str | None = None
     """Line mode: the sensor(s) to print, comma-separated (``accel,gyro``)."""
     rate: float = 0.0
@@ -119,8 +121,8 @@ class SimOptions:
             limits.fault_rate_problem("--drop", self.drop_rate),
             limits.fault_rate_problem("--flip", self.flip_rate),
             limits.seed_problem(self.seed),
-            None if self.mode in ("framed", "line") else
-            f"mode {self.mode!r} is unknown; use framed or line",
+            None if self.mode in ("framed", "line", "smp") else
+            f"mode {self.mode!r} is unknown; use framed, line or smp",
             None if self.replay in (None, "basicmotions") else
             f"replay {self.replay!r} is unknown; use basicmotions",
         ) if p]
@@ -149,10 +151,13 @@ class SimServer:
         self.tx_pacer = Pacer(opts.baud / 10.0)
         self.faults = ByteFaults(opts.seed)
         self.faults.drop_rate, self.faults.flip_rate = opts.drop_rate, opts.flip_rate
-        self.fw = VirtualFirmware(self.board, self.flash, self.out.extend,
-                                  tx_backlog=lambda: len(self.out), scenario=opts.scenario,
-                                  seed=opts.seed, replay=opts.replay, mode=opts.mode,
-                                  line_sensor=opts.sensor, line_rate_hz=opts.rate)
+        firmware = VirtualFirmware
+        if opts.mode == "smp":  # imported only here: it needs the deploy extra's smp package
+            from .smp_server import SmpFirmware as firmware
+        self.fw = firmware(self.board, self.flash, self.out.extend,
+                           tx_backlog=lambda: len(self.out), scenario=opts.scenario,
+                           seed=opts.seed, replay=opts.replay, mode=opts.mode,
+                           line_sensor=opts.sensor, line_rate_hz=opts.rate)
         self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:
