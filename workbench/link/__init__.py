@@ -25,6 +25,7 @@ from .errors import (
     Busy,
     ConnectionLost,
     DeviceError,
+    ImageUnsigned,
     InferFailed,
     Internal,
     InvalidSetting,
@@ -41,6 +42,7 @@ from .errors import (
     NotSupported,
     OpenError,
     OutOfOrder,
+    SignatureInvalid,
     SlotActive,
     SlotFallback,
     UnknownRequest,
@@ -65,7 +67,8 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
-           "NotSupported", "Internal", "NoTransfer", "SlotFallback",
+           "NotSupported", "Internal", "NoTransfer", "SlotFallback", "ImageUnsigned",
+           "SignatureInvalid",
            # the host's image check before an upload
            "check_image", "ImageCheck"]
 
