@@ -307,13 +307,15 @@ def _walk(data: bytes, start: int, magic: int, what: str, protected: bool,
                              f"bytes, the header (protect_tlv_size, offset 10) says "
                              f"{expected_total}", offset=start)
     if total < TLV_INFO.size:
-        raise MalformedImage(f"the {what} TLV area at offset {start} says it is {total} bytes, "
-                             f"less than its own {TLV_INFO.size}-byte info header",
+        raise MalformedImage(f"the {what} TLV area at offset {start} says (size at offset "
+                             f"{start + 2}) it is {total} bytes, less than its own "
+                             f"{TLV_INFO.size}-byte info header",
                              offset=start + 2)
     end = start + total
     if end > len(data):
-        raise MalformedImage(f"the {what} TLV area at offset {start} says it is {total} bytes "
-                             f"(to offset {end}), the image ends at {len(data)}",
+        raise MalformedImage(f"the {what} TLV area at offset {start} says (size at offset "
+                             f"{start + 2}) it is {total} bytes, to offset {end}; the image "
+                             f"ends at {len(data)}",
                              offset=start + 2)
     out = []
     off = start + TLV_INFO.size
@@ -323,9 +325,10 @@ def _walk(data: bytes, start: int, magic: int, what: str, protected: bool,
                                  f"{what} TLV area at {end}", offset=off)
         tag, length = TLV_INFO.unpack_from(data, off)
         if off + TLV_INFO.size + length > end:
-            raise MalformedImage(f"TLV 0x{tag:02x} at offset {off} says its value is {length} "
-                                 f"bytes (to offset {off + TLV_INFO.size + length}), beyond "
-                                 f"the end of the {what} TLV area at {end}", offset=off + 2)
+            raise MalformedImage(f"TLV 0x{tag:02x} at offset {off}: its length (offset "
+                                 f"{off + 2}) is {length} bytes, to offset "
+                                 f"{off + TLV_INFO.size + length}, beyond the end of the "
+                                 f"{what} TLV area at {end}", offset=off + 2)
         out.append(TlvEntry(tag, off, data[off + TLV_INFO.size: off + TLV_INFO.size + length],
                             protected))
         off += TLV_INFO.size + length
@@ -390,7 +393,7 @@ def parse_image(data: bytes) -> McubootImage:
                 and struct.unpack_from("<H", data, body_end)[0] == TLV_PROT_INFO_MAGIC):
             raise MalformedImage(f"a protected TLV area starts at offset {body_end} but the "
                                  "header's protect_tlv_size (offset 10) is 0", offset=10)
-    unprot, end = _walk(data, unprot_start, TLV_INFO_MAGIC, "", False)
+    unprot, end = _walk(data, unprot_start, TLV_INFO_MAGIC, "unprotected", False)
     tlvs += unprot
     if end != len(data):
         raise MalformedImage(f"{len(data) - end} bytes follow the TLV area, which ends at offset "
