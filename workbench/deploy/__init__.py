@@ -4,7 +4,9 @@ Call order: register a measured variant in a :class:`ModelRegistry` (a version, 
 its lineage: dataset snapshot, training record, variant, measurement), run the deployment gates
 on it for a board (:func:`run_gates` gives a :class:`GateReport`; a failed gate stops the
 deployment unless forced), upload it to a device and record the deployment in the registry, or
-build a package a user can take away (:func:`create_deployment_package`).
+build a package a user can take away (:func:`create_deployment_package`). Signed updates:
+:func:`generate_key` once, then :func:`make_update_image` (or ``deploy_model(..., key=...)``)
+gives an MCUboot image a board provisioned with the key's public half accepts.
 
 ``import workbench.deploy`` is light: each name loads its module on first use.
 """
@@ -26,6 +28,9 @@ _LAZY = {
     "update_fleet": ".fleet", "DeviceUpdate": ".fleet",
     "smp_update": ".smp_update", "SmpUpdateError": ".smp_update", "SmpUpdateResult": ".smp_update",
     "UpdateManifest": ".manifest", "make_manifest": ".manifest", "ManifestError": ".manifest",
+    "SigningKey": ".signing", "SigningError": ".signing", "UpdateImage": ".signing",
+    "generate_key": ".signing", "load_key": ".signing", "load_public_key": ".signing",
+    "make_update_image": ".signing", "read_update_image": ".signing",
 }
 
 __all__ = sorted(_LAZY)

@@ -6,7 +6,9 @@ it is not a registry version already), the deployment gates run for the device's
 here unless ``force=True`` (nothing has been sent), the model goes to the device's inactive
 slot and is verified and committed (:meth:`workbench.link.Device.upload_model`), and the
 deployment is appended to the registry with the gate report and what the device said, also
-when the upload failed.
+when the upload failed. With ``key=`` what is sent is the model's signed update image
+(:mod:`workbench.deploy.signing`; a registry version's stored one, signed and stored first if
+it has none by this key), which a board provisioned with the key's public half accepts.
 """
 
 from __future__ import annotations
@@ -49,10 +51,21 @@ def _device_name(device: Device) -> str:
     return f"{device.url}#{serial}" if serial else device.url
 
 
+def _signed(blob: bytes, version: ModelVersion | None, reg: ModelRegistry | None,
+            signer: Any, name: str) -> bytes:
+    """The signed update image to send: the registry's (stored on first use), else made."""
+    if version is not None and reg is not None:
+        return reg.sign(version, signer).read_signed_image()
+    from .signing import make_update_image
+
+    return make_update_image(version if version is not None else blob, key=signer,
+                             name=version.name if version is not None else name)
+
+
 def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | Path | None = None,
                  name: str | None = None, gates: GateReport | None = None, force: bool = False,
                  progress: Callable[[int, int], None] | None = None,
-                 **gate_options: Any) -> DeployResult:
+                 key: Any = None, **gate_options: Any) -> DeployResult:
     """Gate ``model`` for ``device``'s board, upload it, commit it, and record the deployment.
 
     Args:
@@ -69,6 +82,11 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             :func:`workbench.deploy.run_gates` takes them).
         force: deploy although a gate failed; the deployment is recorded as forced.
         progress: ``progress(sent_bytes, total_bytes)`` during the upload.
+        key: sign the model and send its update image (a
+            :class:`~workbench.deploy.signing.SigningKey`, or a private key PEM path or
+            bytes). Needed for a board with the SIGNED_ONLY capability; without it such a
+            board refuses the model before any byte is sent (``ImageUnsigned``). The gates
+            run on the model itself; the device reports the image's SHA-256.
 
     Side effects: writes the model into the device's inactive slot and makes it active (the
     previous model becomes the fallback); with a registry, may add a version and always
@@ -76,6 +94,9 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
 
     Raises:
         GateFailed: a gate failed and ``force`` is False; nothing was sent.
+        SigningError: ``key`` cannot sign (checked before the gates run).
+        workbench.link.ImageUnsigned: the board accepts only signed images and no ``key``
+            was given; nothing was sent (recorded as a failed deployment).
         workbench.link.NotFramed: the device is a line-mode sketch (it cannot take models).
         workbench.link.LinkError: the upload failed (a device error such as
             ``ModelTooLarge``, or a lost link); the registry has the failed deployment.
@@ -85,6 +106,11 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     board = get_board(device.info.board_id)
     reg = registry if isinstance(registry, ModelRegistry) or registry is None \
         else ModelRegistry(registry)
+    signer = None
+    if key is not None:
+        from .signing import load_key
+
+        signer = load_key(key)
     version = model if isinstance(model, ModelVersion) else None
     if version is None and reg is not None:
         version = reg.register(model, name=name, measurement=gate_options.get("measurement"))
@@ -95,9 +121,12 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     report.require(force=force)
 
     label = version.label if version is not None else (name or getattr(model, "name", "") or "model")
+    sent = blob
+    if signer is not None:
+        sent = _signed(blob, version, reg, signer, name or label)
     started = time.perf_counter()
     try:
-        slot = device.upload_model(blob, name=label, progress=progress)
+        slot = device.upload_model(sent, name=label, progress=progress)
     except LinkError as exc:
         if version is not None:
             reg.record_deployment(version, device=_device_name(device), gates=report,
@@ -111,6 +140,7 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             version, device=_device_name(device), gates=report, forced=report.forced,
             result={"ok": True, "slot": slot.index, "state": slot.state.name,
                     "arena_bytes": slot.arena_bytes, "sha256": slot.sha256.hex(),
+                    "signed_by": signer.key_hash if signer is not None else None,
                     "upload_seconds": round(seconds, 3)})
     return DeployResult(gates=report, slot=slot, version=version, deployment=deployment,
                         upload_seconds=seconds)

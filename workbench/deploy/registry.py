@@ -5,10 +5,14 @@ Plain files, readable without the package (the schema is in docs/deploy.md)::
     <root>/<model>/v<N>/model.tflite        the bytes, never rewritten
     <root>/<model>/v<N>/version.json        format "workbench-model-version", format_version 1
     <root>/<model>/v<N>/deployments.jsonl   one JSON object per line, appended per deployment
+    <root>/<model>/v<N>/model.signed.bin    when signed: the update image (MCUboot format,
+                                            workbench.deploy.signing), its key hash in
+                                            version.json's "signed_image"
 
 Call order: ``reg = ModelRegistry(root)`` (creates nothing until the first write) →
 ``v = reg.register(variant, name=..., measurement=..., snapshot=..., training_record=...)`` →
-(gates, upload) → ``reg.record_deployment(v, device=..., gates=..., forced=...)``. Read with
+(gates, upload) → ``reg.record_deployment(v, device=..., gates=..., forced=...)``.
+``reg.sign(v, key)`` (or ``register(..., key=...)``) stores the version's signed update image. Read with
 :meth:`~ModelRegistry.models`, :meth:`~ModelRegistry.versions`, :meth:`~ModelRegistry.get`,
 :meth:`~ModelRegistry.latest`, :meth:`~ModelRegistry.deployments`, :meth:`~ModelRegistry.diff`.
 
@@ -30,7 +34,7 @@ import re
 import secrets
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -106,6 +110,9 @@ class ModelVersion:
     training_record: dict[str, Any] | None = None
     measurement: dict[str, Any] | None = None
     signature: bytes | None = None
+    signed_image: dict[str, Any] | None = None
+    """When signed (:meth:`ModelRegistry.sign`): ``{"file", "sha256", "size", "key_hash",
+    "image_version", "signed"}`` of the update image beside the model."""
 
     @property
     def label(self) -> str:
@@ -129,6 +136,27 @@ class ModelVersion:
                                 "Register the file again as a new version.")
         return data
 
+    @property
+    def signed_by(self) -> str | None:
+        """The key hash (hex) of the key that signed the stored update image, or None."""
+        return (self.signed_image or {}).get("key_hash")
+
+    def read_signed_image(self) -> bytes:
+        """The stored update image, checked against its recorded SHA-256 (RegistryError if
+        the version is not signed, or the file was changed or is missing)."""
+        if not self.signed_image:
+            raise RegistryError(f"{self.label} has no signed image; sign it with "
+                                "ModelRegistry.sign(version, key)")
+        path = self.path / str(self.signed_image["file"])
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise RegistryError(f"{self.label}: cannot read {path}: {e.strerror or e}") from e
+        if hashlib.sha256(data).hexdigest() != self.signed_image.get("sha256"):
+            raise RegistryError(f"{self.label}: {path} no longer matches its recorded SHA-256; "
+                                "it was changed after signing. Sign the version again.")
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         """The ``version.json`` contents (``signature`` as base64, or None)."""
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "name": self.name,
@@ -137,7 +165,8 @@ class ModelVersion:
                 "lineage": {"snapshot": self.snapshot, "training_record": self.training_record,
                             "variant": self.variant, "measurement": self.measurement},
                 "signature": (base64.b64encode(self.signature).decode("ascii")
-                              if self.signature is not None else None)}
+                              if self.signature is not None else None),
+                "signed_image": self.signed_image}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: Path) -> ModelVersion:
@@ -156,7 +185,8 @@ class ModelVersion:
                        variant=dict(lin.get("variant") or {}), snapshot=lin.get("snapshot"),
                        training_record=lin.get("training_record"),
                        measurement=lin.get("measurement"),
-                       signature=base64.b64decode(sig) if sig is not None else None)
+                       signature=base64.b64decode(sig) if sig is not None else None,
+                       signed_image=_signed_image(d.get("signed_image"), path))
         except (KeyError, TypeError, ValueError) as e:
             raise RegistryError(f"{path / 'version.json'}: missing or invalid field ({e})") from e
 
@@ -308,7 +338,8 @@ class ModelRegistry:
 
     def register(self, model: Any, *, name: str | None = None, measurement: Any = None,
                  snapshot: Any = None, training_record: str | os.PathLike | None = None,
-                 signature: bytes | None = None, kind: str | None = None) -> ModelVersion:
+                 signature: bytes | None = None, kind: str | None = None,
+                 key: Any = None) -> ModelVersion:
         """Register a deployable model and return its version.
 
         ``model`` is a :class:`workbench.optimize.Variant` (its name and kind are recorded;
@@ -317,7 +348,9 @@ class ModelRegistry:
         ``to_dict()``), which must be of these bytes. ``snapshot`` is a
         :class:`workbench.data.Snapshot` or its id; ``training_record`` the path of a
         training record's JSON (its SHA-256 is recorded, and its ``snapshot_id`` is used
-        when ``snapshot`` is not given). ``signature`` is kept as given.
+        when ``snapshot`` is not given). ``signature`` is kept as given. ``key`` (a
+        :class:`workbench.deploy.signing.SigningKey` or its PEM path) also signs the
+        version: :meth:`sign` runs after registration (and on an already registered one).
 
         Idempotent: if ``name`` already has a version with the same bytes, that version is
         returned unchanged (nothing is written). Otherwise the next number is taken under
@@ -329,6 +362,10 @@ class ModelRegistry:
                 measurement of other bytes, a snapshot that disagrees with the training
                 record, an unreadable training record.
         """
+        if key is not None:
+            v = self.register(model, name=name, measurement=measurement, snapshot=snapshot,
+                              training_record=training_record, signature=signature, kind=kind)
+            return self.sign(v, key)
         data, variant = _model_bytes(model, kind)
         if name is None:
             if not variant.get("name"):
@@ -369,6 +406,57 @@ class ModelRegistry:
             return v
         finally:
             _unlock(fd)
+
+    def sign(self, version: ModelVersion, key: Any, *, manifest: Any = None) -> ModelVersion:
+        """Store ``version``'s signed update image and record who signed it; returns the
+        version as now recorded.
+
+        The image is :func:`workbench.deploy.signing.make_update_image` of the version's
+        bytes with ``key`` (a ``SigningKey``, or a private key PEM path or bytes), header
+        version ``0.0.N``, and ``manifest`` (default: computed with TFLite Micro). It is
+        written as ``model.signed.bin`` (temporary file, fsync, rename) and
+        ``version.json`` gains ``signed_image`` (file, SHA-256, size, key hash, image
+        version, time) and ``signature`` (the Ed25519 signature), replaced atomically,
+        under the model folder's lock. Idempotent: a version already signed by this key
+        (its image intact) is returned unchanged; signing with another key replaces the
+        image.
+
+        Raises UnknownModelError for a version not in this registry, RegistryError if its
+        model file changed, SigningError for a key that cannot sign.
+        """
+        from ..protocol.image import Tlv
+        from .signing import load_key, make_update_image, read_update_image
+
+        signer = load_key(key)
+        current = self.get(version.name, version.version)
+        if current.signed_by == signer.key_hash:
+            try:
+                current.read_signed_image()
+                return current
+            except RegistryError:
+                pass  # damaged or missing: sign again
+        image = make_update_image(current, key=signer, manifest=manifest)
+        read = read_update_image(image, keys=[signer])
+        sig = next(t.value for t in read.image.tlvs if t.tag == Tlv.ED25519)
+        fd = _flock(current.path.parent)
+        try:
+            tmp = current.path / f".model.signed.bin.{os.getpid()}-{secrets.token_hex(3)}.tmp"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(image)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, current.path / "model.signed.bin")
+            finally:
+                tmp.unlink(missing_ok=True)
+            info = {"file": "model.signed.bin", "sha256": hashlib.sha256(image).hexdigest(),
+                    "size": len(image), "key_hash": signer.key_hash,
+                    "image_version": read.version, "signed": _now()}
+            signed = replace(current, signed_image=info, signature=sig)
+            _write_json_atomic(current.path / "version.json", signed.to_dict())
+        finally:
+            _unlock(fd)
+        return signed
 
     def record_deployment(self, version: ModelVersion, *, device: str, gates: Any = None,
                           forced: bool = False, result: Any = None,
@@ -499,6 +587,16 @@ def _buffer_digests(data: bytes) -> dict[int, str]:
             continue
         out[j] = hashlib.sha256(raw).hexdigest()[:16]
     return out
+
+
+def _signed_image(value: Any, path: Path) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"file", "sha256", "key_hash"} <= set(value) \
+            or "/" in str(value["file"]) or str(value["file"]).startswith("."):
+        raise RegistryError(f"{path / 'version.json'}: signed_image must name a file in the "
+                            "version folder with its sha256 and key_hash")
+    return dict(value)
 
 
 def _parse_version(version: int | str) -> int:

@@ -25,6 +25,7 @@ from .errors import (
     Busy,
     ConnectionLost,
     DeviceError,
+    ImageUnsigned,
     InferFailed,
     Internal,
     InvalidSetting,
@@ -43,6 +44,7 @@ from .errors import (
     OpenError,
     OutOfOrder,
     SelfTestFailed,
+    SignatureInvalid,
     SlotActive,
     SlotFallback,
     UnknownRequest,
@@ -67,8 +69,8 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
-           "NotSupported", "Internal", "NoTransfer", "SlotFallback", "NotPending",
-           "SelfTestFailed",
+           "NotSupported", "Internal", "NoTransfer", "SlotFallback", "ImageUnsigned",
+           "SignatureInvalid", "NotPending", "SelfTestFailed",
            # the host's image check before an upload
            "check_image", "ImageCheck"]
 

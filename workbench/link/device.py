@@ -233,8 +233,8 @@ class Device:
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
                      commit: bool = True, check: bool = True, test: bool = False,
                      progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
-        """Check, send, verify and (by default) commit a .tflite model; see
-        :func:`.transfer.upload_model`.
+        """Check, send, verify and (by default) commit a .tflite model or an update image
+        (signed or not, :mod:`workbench.deploy.signing`); see :func:`.transfer.upload_model`.
 
         ``check=True`` (default): the image is checked on the host first
         (:func:`.image_check.check_image`), so a model the board would refuse

@@ -175,6 +175,21 @@ class NoTransfer(DeviceError):
     code = ErrorCode.NO_TRANSFER
 
 
+class ImageUnsigned(DeviceError):
+    """The board accepts only update images signed by a key it was provisioned with
+    (capability SIGNED_ONLY) and was given a raw model or an unsigned image. Sign it with
+    :func:`workbench.deploy.signing.make_update_image` (or ``deploy_model(..., key=...)``)."""
+
+    code = ErrorCode.IMAGE_UNSIGNED
+
+
+class SignatureInvalid(DeviceError):
+    """The update image's SHA-256 or signature does not match its bytes (it was changed
+    after it was made or signed), or the key that signed it is not one the board trusts."""
+
+    code = ErrorCode.SIGNATURE_INVALID
+
+
 class NotPending(DeviceError):
     """MODEL_CONFIRM with no test switch on trial: nothing to confirm (the board may have
     been reset and reverted it; its slot table says which model runs)."""
@@ -192,8 +207,8 @@ class SelfTestFailed(DeviceError):
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
-    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback, NotPending,
-    SelfTestFailed)}
+    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback, ImageUnsigned,
+    SignatureInvalid, NotPending, SelfTestFailed)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

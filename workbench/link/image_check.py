@@ -6,6 +6,12 @@ the same questions first, in the device's order (docs/protocol.md 5.8, 5.10),
 and raises the error the device would, with the real reason and the numbers:
 
 1. the image fits a model slot (:class:`ModelTooLarge`, detail = slot bytes);
+   an update image (MCUboot's format, docs/protocol.md 7.6) is then opened: its
+   structure and SHA-256 TLV (:class:`ModelInvalid`, :class:`SignatureInvalid`),
+   and on a board with the SIGNED_ONLY capability a raw model or an image without
+   a signature is :class:`ImageUnsigned`, the fix in the message (the host cannot
+   check the signature itself: it does not know the board's keys). The checks
+   below run on the image's payload, the model;
 2. it is a valid ``.tflite`` (:func:`workbench.tflite.inspect_model`;
    :class:`ModelInvalid`);
 3. it is not a dynamic-range ("hybrid") model (:func:`workbench.tflite.hybrid_ops`;
@@ -33,6 +39,7 @@ from dataclasses import dataclass
 
 from ..boards import Board
 from ..protocol import messages as m
+from ..protocol.image import ImageError, McubootImage, open_image
 from ..tflite import (
     HYBRID_MESSAGE,
     ModelError,
@@ -45,7 +52,14 @@ from ..tflite import (
     inspect_model,
     min_arena,
 )
-from .errors import ArenaTooSmall, ModelInvalid, ModelTooLarge, UnsupportedOp
+from .errors import (
+    ArenaTooSmall,
+    ImageUnsigned,
+    ModelInvalid,
+    ModelTooLarge,
+    SignatureInvalid,
+    UnsupportedOp,
+)
 
 __all__ = ["ImageCheck", "NEED_SEARCH_BYTES", "check_image"]
 
@@ -59,6 +73,8 @@ class ImageCheck:
 
     ``arena_bytes`` is the smallest tensor arena it runs in (what the board will
     report at MODEL_END); ``probe`` the successful TFLite Micro run at that size.
+    ``size_bytes`` and ``sha256`` are of the bytes sent; for an update image,
+    ``image`` is it parsed and ``model`` describes its payload.
     """
 
     size_bytes: int
@@ -68,16 +84,40 @@ class ImageCheck:
     board_arena_bytes: int
     model: ModelInfo
     probe: ProbeResult
+    image: McubootImage | None = None
 
 
-def _target(target: m.Info | Board) -> tuple[int, int, str]:
+def _target(target: m.Info | Board) -> tuple[int, int, str, bool]:
+    """(slot bytes, arena bytes, board name, signed only)."""
     if isinstance(target, Board):
         if target.runtime != "tflite-micro":
             raise ValueError(f"{target.name} runs {target.runtime}, not TFLite Micro; "
                              "check_image() checks what a TFLite Micro board accepts (for a "
                              "board that answers HELLO, pass its Device.info)")
-        return target.model_slots.slot_bytes, target.model_slots.arena_bytes, target.name
-    return target.slot_bytes, target.arena_bytes, target.board_name
+        return target.model_slots.slot_bytes, target.model_slots.arena_bytes, target.name, False
+    keyed = bool(int(target.capabilities) & m.Capability.SIGNED_ONLY)
+    return target.slot_bytes, target.arena_bytes, target.board_name, keyed
+
+
+_SIGN_HINT = ("sign it with workbench.deploy.signing: make_update_image(model, "
+              "key=load_key('key.pem')), or deploy_model(model, dev, key='key.pem'), with a "
+              "key whose public half the board was provisioned with")
+
+
+def _open(data: bytes, board: str, keyed: bool) -> tuple[bytes, McubootImage | None]:
+    """The model inside ``data`` (the bytes themselves for a raw model), or the error
+    the board would answer."""
+    try:
+        opened = open_image(data)
+    except ImageError as e:
+        cls = SignatureInvalid if e.code == m.ErrorCode.SIGNATURE_INVALID else ModelInvalid
+        raise cls(f"update image: {e}") from None
+    if keyed and not opened.signed:
+        what = ("an update image without a signature" if opened.image is not None
+                else "a raw model, not a signed update image")
+        raise ImageUnsigned(f"{board} accepts only models signed by a key it was provisioned "
+                            f"with (SIGNED_ONLY) and this is {what}: {_SIGN_HINT}")
+    return opened.model, opened.image
 
 
 def check_image(model: bytes, target: m.Info | Board, *,
@@ -85,7 +125,8 @@ def check_image(model: bytes, target: m.Info | Board, *,
     """Check that ``model`` will be accepted and run by the board ``target`` describes.
 
     Args:
-        model: the ``.tflite`` bytes to upload.
+        model: the bytes to upload: a ``.tflite`` model, or an update image
+            (docs/protocol.md 7.6) whose payload is one.
         target: the board's HELLO answer (``Device.info``: ``slot_bytes``,
             ``arena_bytes``) or its catalog entry (:class:`workbench.boards.Board`).
         spawn: starts the TFLite Micro children (default :class:`subprocess.Popen`).
@@ -96,7 +137,11 @@ def check_image(model: bytes, target: m.Info | Board, *,
     Raises:
         ModelTooLarge: larger than a slot (``detail`` = slot bytes).
         ModelInvalid: not a valid ``.tflite``, or TFLite Micro refuses it for a
-            reason other than kernels or memory.
+            reason other than kernels or memory; a malformed update image (the
+            field and its offset named).
+        ImageUnsigned: the board is SIGNED_ONLY and this is a raw model or an
+            unsigned image (the message says how to sign it).
+        SignatureInvalid: an update image whose SHA-256 TLV does not match it.
         UnsupportedOp: a kernel TFLite Micro lacks (named), or a hybrid model.
         ArenaTooSmall: needs more tensor arena than the board has (both figures).
         TypeError: ``model`` is not bytes-like.
@@ -105,12 +150,13 @@ def check_image(model: bytes, target: m.Info | Board, *,
     """
     if not isinstance(model, (bytes, bytearray, memoryview)):
         raise TypeError(f"check_image() needs the model's bytes, not {type(model).__name__}")
-    model = bytes(model)
-    slot_bytes, arena, board = _target(target)
-    if len(model) > slot_bytes:
-        raise ModelTooLarge(f"model is {len(model):,} bytes but a model slot on {board} holds "
+    sent = bytes(model)
+    slot_bytes, arena, board, keyed = _target(target)
+    if len(sent) > slot_bytes:
+        raise ModelTooLarge(f"model is {len(sent):,} bytes but a model slot on {board} holds "
                             f"{slot_bytes:,}; quantize it to int8 or make it smaller",
                             detail=slot_bytes)
+    model, image = _open(sent, board, keyed)
     try:
         info = inspect_model(model)
     except ModelError as e:
@@ -124,8 +170,8 @@ def check_image(model: bytes, target: m.Info | Board, *,
         raise _refusal(model, e.result, arena, board, spawn) from None
     except ModelError as e:  # the arena search gave up
         raise ModelInvalid(str(e)) from None
-    return ImageCheck(len(model), hashlib.sha256(model).digest(), fit.needed_bytes, slot_bytes,
-                      arena, info, fit.probe)
+    return ImageCheck(len(sent), hashlib.sha256(sent).digest(), fit.needed_bytes, slot_bytes,
+                      arena, info, fit.probe, image)
 
 
 def _refusal(model: bytes, result: ProbeResult, arena: int, board: str,

@@ -103,7 +103,14 @@ def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start:
 def upload_model(session: Session, model: bytes, *, slot: int | None = None, name: str = "",
                  commit: bool = True, check: bool = True, test: bool = False,
                  progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
-    """Check a .tflite model, send it to a model slot, verify it, and (by default) commit it.
+    """Check a model, send it to a model slot, verify it, and (by default) commit it.
+
+    ``model`` is a ``.tflite`` model or an update image (MCUboot's format with the model
+    as payload, :mod:`workbench.deploy.signing`; docs/protocol.md 7.6), sent as it is: the
+    board stores the image, runs its payload, and reports the SHA-256 of what was sent.
+    A board with the SIGNED_ONLY capability accepts only images signed by a key it was
+    provisioned with; the host check refuses anything else before the first byte
+    (:class:`ImageUnsigned`).
 
     Call order: with ``check=True`` (the default) the image is checked on the
     host first (:func:`.image_check.check_image` against the board's HELLO
@@ -128,7 +135,8 @@ def upload_model(session: Session, model: bytes, *, slot: int | None = None, nam
     MODEL_BEGIN on).
 
     Raises :class:`ModelTooLarge`, :class:`ArenaTooSmall`, :class:`UnsupportedOp`,
-    :class:`ModelInvalid` (from the host check, or the device's verdicts),
+    :class:`ModelInvalid`, :class:`ImageUnsigned`, :class:`SignatureInvalid` (from the
+    host check, or the device's verdicts),
     :class:`VerifyFailed`, :class:`SlotActive`, :class:`SlotFallback`,
     :class:`NotFramed` on a line-mode sketch.
     """

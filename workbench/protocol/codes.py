@@ -75,6 +75,11 @@ class ErrorCode(IntEnum):
     INTERNAL = 18
     SLOT_FALLBACK = 19
     """MODEL_BEGIN into the slot holding the fallback without REPLACE_FALLBACK."""
+    IMAGE_UNSIGNED = 20
+    """A SIGNED_ONLY board was sent a raw model or an image without a signature."""
+    SIGNATURE_INVALID = 21
+    """A signed update image whose SHA-256 TLV or signature does not match its bytes, or
+    whose signing key the board was not provisioned with (docs/protocol.md 7.6)."""
     NOT_PENDING = 22
     """MODEL_CONFIRM with no test switch on trial."""
     SELF_TEST_FAILED = 23
@@ -89,6 +94,9 @@ class Capability(IntFlag):
     LINE_MODE = 1 << 4
     SIMULATED = 1 << 5
     """A virtual board: SIM_SCENARIO and SIM_FAULTS are available."""
+    SIGNED_ONLY = 1 << 6
+    """The board was provisioned with public keys and accepts only update images signed
+    by one of them (docs/protocol.md 7.6); a raw ``.tflite`` is refused (IMAGE_UNSIGNED)."""
 
 
 class BeginFlag(IntFlag):

@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")
     p.add_argument("--flip", type=float, default=0.0, help="fault: flip a bit at this rate")
+    p.add_argument("--key", action="append", default=[], metavar="PEM",
+                   help="provision an Ed25519 public key (PEM; repeat for several): the board "
+                   "then accepts only update images signed by one of them")
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -59,7 +62,8 @@ def serve(args: argparse.Namespace) -> int:
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
                       sensor=args.sensor, rate=args.rate, scenario=args.scenario,
                       replay=args.replay, seed=args.seed, drop_rate=args.drop,
-                      flip_rate=args.flip, exit_with_parent=args.exit_with_parent)
+                      flip_rate=args.flip, exit_with_parent=args.exit_with_parent,
+                      keys=tuple(args.key))
     entry: list[Path] = []
 
     def announce(line: str) -> None:

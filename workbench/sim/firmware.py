@@ -24,6 +24,7 @@ from ..boards import Board
 from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
+from ..protocol.image import ImageError, TrustedKey, open_image
 from ..tflite import (
     HYBRID_MESSAGE,
     ModelError,
@@ -75,8 +76,12 @@ class VirtualFirmware:
                  tx_backlog: Callable[[], int] = lambda: 0, scenario: str = "idle",
                  seed: int = 0, replay: str | None = None, mode: str = "framed",
                  line_sensor: str | None = None, line_rate_hz: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, spawn: Spawn | None = None):
+                 clock: Callable[[], float] = time.monotonic, spawn: Spawn | None = None,
+                 keys: tuple[TrustedKey, ...] = ()):
         self.board = board
+        self.keys = tuple(keys)
+        """Provisioned public keys: with any, only images signed by one are accepted
+        (SIGNED_ONLY, docs/protocol.md 7.6)."""
         self.flash = flash
         self._send_bytes = send
         self._tx_backlog = tx_backlog
@@ -150,9 +155,10 @@ class VirtualFirmware:
         image = self.flash.read(active)
         verified = self._verified.get(hashlib.sha256(image).hexdigest())
         try:  # verified at MODEL_END in this session: no second probe; else (boot) probe once
-            self.runner = TflmRunner(image, self.board.model_slots.arena_bytes, probed=verified,
+            model = open_image(image, self.keys).model  # a keyed board re-checks the signature
+            self.runner = TflmRunner(model, self.board.model_slots.arena_bytes, probed=verified,
                                      spawn=self._spawn)
-        except ModelError as e:  # it passed verification once; the interpreter changed?
+        except (ModelError, ImageError) as e:  # it passed once; the interpreter or keys changed?
             self.logs.append(f"active model failed to load: {e}")
 
     def host_connected(self) -> None:
@@ -223,6 +229,8 @@ class VirtualFirmware:
         b, slots = self.board, self.board.model_slots
         caps = (m.Capability.STREAM | m.Capability.INFER | m.Capability.MODEL_UPDATE
                 | m.Capability.TELEMETRY | m.Capability.LINE_MODE | m.Capability.SIMULATED)
+        if self.keys:
+            caps |= m.Capability.SIGNED_ONLY
         active = self.flash.table.active
         serial = hashlib.sha1(f"{b.id}:{self.flash.path}".encode()).hexdigest()[:12].upper()
         info = m.Info(m.PROTOCOL_VERSION, DEFAULT_MAX_PAYLOAD, caps, b.id, b.name,
@@ -470,8 +478,14 @@ class VirtualFirmware:
     def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
         """The successful probe at the smallest arena the model runs in (within the
         board's), else the error code and message. A hybrid (dynamic-range) model is
-        refused by name before TFLM runs: TFLM would only say "failed to prepare"."""
+        refused by name before TFLM runs: TFLM would only say "failed to prepare".
+        An update image is opened first: its structure, SHA-256, signature (keyed board),
+        manifest (docs/protocol.md 7.6); the model checked is its payload."""
         limit = self.board.model_slots.arena_bytes
+        try:
+            image = open_image(image, self.keys).model
+        except ImageError as e:
+            return e.code, str(e)
         try:
             hybrid = hybrid_ops(inspect_model(image))
         except ModelError as e:

@@ -24,10 +24,12 @@ import sys
 import time
 import tty
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..boards import get_board, load_catalog
 from ..errors import WorkbenchError
 from ..protocol import limits
+from ..protocol.image import KeyFileError, TrustedKey
 from .firmware import Disconnect, PowerCut, VirtualFirmware, default_flash_path
 from .flash import Flash
 
@@ -111,6 +113,9 @@ class SimOptions:
     flip_rate: float = 0.0
     exit_with_parent: bool = False
     """Stop when the process that started us dies (boards started for a sim:// URL)."""
+    keys: tuple[str, ...] = ()
+    """Paths of Ed25519 public (or private) key PEMs the board is provisioned with: with
+    any, it accepts only update images signed by one of them (docs/protocol.md 7.6)."""
 
     def check(self) -> None:
         """Raise :class:`SimOptionError` naming every option out of its range
@@ -126,8 +131,23 @@ class SimOptions:
             None if self.replay in (None, "basicmotions") else
             f"replay {self.replay!r} is unknown; use basicmotions",
         ) if p]
+        problems += [p for p in (_key_problem(k) for k in self.keys) if p]
         if problems:
             raise SimOptionError("; ".join(problems))
+
+    def trusted_keys(self) -> tuple[TrustedKey, ...]:
+        """The provisioned keys, read from :attr:`keys` (:meth:`check` has vetted them)."""
+        return tuple(TrustedKey.from_pem(Path(k).read_bytes(), name=str(k)) for k in self.keys)
+
+
+def _key_problem(path: str) -> str | None:
+    try:
+        TrustedKey.from_pem(Path(path).read_bytes(), name=f"--key {path}")
+    except OSError as e:
+        return f"--key {path}: cannot read it ({e.strerror or e})"
+    except KeyFileError as e:
+        return str(e)
+    return None
 
 
 class SimServer:
@@ -157,7 +177,8 @@ class SimServer:
         self.fw = firmware(self.board, self.flash, self.out.extend,
                            tx_backlog=lambda: len(self.out), scenario=opts.scenario,
                            seed=opts.seed, replay=opts.replay, mode=opts.mode,
-                           line_sensor=opts.sensor, line_rate_hz=opts.rate)
+                           line_sensor=opts.sensor, line_rate_hz=opts.rate,
+                           keys=opts.trusted_keys())
         self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:

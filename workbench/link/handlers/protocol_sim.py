@@ -11,7 +11,8 @@ Options (query string): ``baud`` (default: the port's baudrate; from
 (``framed`` or ``line``), ``sensor`` and ``rate`` (line mode: e.g.
 ``sensor=accel,gyro&rate=200``), ``scenario``, ``replay``
 (``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
-``flip`` (fault rates per byte).
+``flip`` (fault rates per byte), ``key`` (an Ed25519 public key PEM the board is
+provisioned with; repeat it for several: ``key=a.pem&key=b.pem``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SIM_START_TIMEOUT = 30.0
 """Seconds to wait for the virtual board to announce its port."""
 
 _OPTIONS = {"baud", "mode", "sensor", "rate", "scenario", "replay", "seed", "flash", "drop",
-            "flip"}
+            "flip", "key"}
 
 
 def sim_command(url: str, baudrate: int) -> list[str]:
@@ -42,7 +43,9 @@ def sim_command(url: str, baudrate: int) -> list[str]:
     if not board:
         raise serial.SerialException(f"{url}: name a board, e.g. sim://nano33ble "
                                      "(`workbench boards` lists them)")
-    opts = dict(parse_qsl(parts.query, keep_blank_values=True))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    opts = dict(p for p in pairs if p[0] != "key")
+    keys = [v for k, v in pairs if k == "key"]
     unknown = set(opts) - _OPTIONS
     if unknown:
         raise serial.SerialException(f"{url}: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -55,6 +58,8 @@ def sim_command(url: str, baudrate: int) -> list[str]:
            "--baud", str(baud)]
     for key, value in opts.items():
         cmd += [f"--{key}", value]
+    for path in keys:
+        cmd += ["--key", path]
     return cmd
 
 
