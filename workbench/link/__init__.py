@@ -24,6 +24,7 @@ from .errors import (
     BadArgument,
     Busy,
     ConnectionLost,
+    DeltaBaseMismatch,
     DeviceError,
     InferFailed,
     Internal,
@@ -47,6 +48,7 @@ from .errors import (
     UnsupportedOp,
     VerifyFailed,
 )
+from .delta import DeltaError, DeltaUnavailable, make_patch
 from .image_check import ImageCheck, check_image
 from .inference import InferenceResult
 from .simcontrol import SimControls
@@ -65,9 +67,11 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
-           "NotSupported", "Internal", "NoTransfer", "SlotFallback",
+           "NotSupported", "Internal", "NoTransfer", "SlotFallback", "DeltaBaseMismatch",
            # the host's image check before an upload
-           "check_image", "ImageCheck"]
+           "check_image", "ImageCheck",
+           # delta updates (detools patches from the board's active image)
+           "make_patch", "DeltaError", "DeltaUnavailable"]
 
 MODES = ("auto", "framed", "line")
 

@@ -232,7 +232,10 @@ class Device:
 
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
                      commit: bool = True, check: bool = True,
-                     progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
+                     progress: Callable[[int, int], None] | None = None,
+                     delta: bool | str = False, base: transfer.BaseSource = None,
+                     on_plan: Callable[[transfer.UploadPlan], None] | None = None
+                     ) -> m.SlotInfo:
         """Check, send, verify and (by default) commit a .tflite model; see
         :func:`.transfer.upload_model`.
 
@@ -242,9 +245,15 @@ class Device:
         the fallback slot. ``check=False`` skips that check (the board still
         verifies it, and keeps its fallback). The running model stays active
         until the commit; an interrupted upload resumes.
+
+        ``delta=True`` or ``"auto"`` sends a detools patch from the board's active image
+        (given as ``base``: its bytes, or a function from its SHA-256 in hex to them)
+        instead of the image; ``"auto"`` sends the full image whenever a delta is not
+        possible or not smaller. ``on_plan(UploadPlan)`` says which route is sent.
         """
         return transfer.upload_model(self.session, model, slot=slot, name=name, commit=commit,
-                                     check=check, progress=progress)
+                                     check=check, progress=progress, delta=delta, base=base,
+                                     on_plan=on_plan)
 
     def commit(self, slot: int) -> int:
         """Make a verified slot the active model; the old one becomes the fallback."""

@@ -175,10 +175,19 @@ class NoTransfer(DeviceError):
     code = ErrorCode.NO_TRANSFER
 
 
+class DeltaBaseMismatch(DeviceError):
+    """A delta patch was made from another image than the one the device runs (its
+    active slot); the message names what the device runs. detail is the active slot
+    (0xFF: none). Send the full image, or a patch made from the active image."""
+
+    code = ErrorCode.DELTA_BASE_MISMATCH
+
+
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
-    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback)}
+    SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback,
+    DeltaBaseMismatch)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

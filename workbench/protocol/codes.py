@@ -74,6 +74,8 @@ class ErrorCode(IntEnum):
     INTERNAL = 18
     SLOT_FALLBACK = 19
     """MODEL_BEGIN into the slot holding the fallback without REPLACE_FALLBACK."""
+    DELTA_BASE_MISMATCH = 24
+    """A delta MODEL_BEGIN (or its MODEL_END) whose base is not the image the device runs."""
 
 
 class Capability(IntFlag):
@@ -84,6 +86,8 @@ class Capability(IntFlag):
     LINE_MODE = 1 << 4
     SIMULATED = 1 << 5
     """A virtual board: SIM_SCENARIO and SIM_FAULTS are available."""
+    DELTA = 1 << 7
+    """The board applies delta updates: MODEL_BEGIN with BeginFlag.DELTA (docs/protocol.md 7.5)."""
 
 
 class BeginFlag(IntFlag):
@@ -92,6 +96,10 @@ class BeginFlag(IntFlag):
     REPLACE_FALLBACK = 1 << 0
     """The host consents to overwrite the fallback (rollback target); it sets this
     only after its own image check passed."""
+    DELTA = 1 << 1
+    """The object sent is a detools sequential patch from the active slot's image to the
+    new one (:mod:`workbench.protocol.delta`); MODEL_BEGIN then carries ``image_size`` and
+    ``base_sha256`` after ``flags`` (docs/protocol.md 5.8, 7.5)."""
 
 
 class DType(IntEnum):

@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drop", type=float, default=0.0, help="fault: drop bytes at this rate")
     p.add_argument("--flip", type=float, default=0.0, help="fault: flip a bit at this rate")
+    p.add_argument("--delta", choices=["on", "off"], default="on",
+                   help="apply delta updates (DELTA capability; needs detools); off: a board "
+                   "that takes full images only")
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -58,7 +61,8 @@ def serve(args: argparse.Namespace) -> int:
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
                       sensor=args.sensor, rate=args.rate, scenario=args.scenario,
                       replay=args.replay, seed=args.seed, drop_rate=args.drop,
-                      flip_rate=args.flip, exit_with_parent=args.exit_with_parent)
+                      flip_rate=args.flip, exit_with_parent=args.exit_with_parent,
+                      delta=args.delta == "on")
     entry: list[Path] = []
 
     def announce(line: str) -> None:

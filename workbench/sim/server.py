@@ -109,6 +109,8 @@ class SimOptions:
     flip_rate: float = 0.0
     exit_with_parent: bool = False
     """Stop when the process that started us dies (boards started for a sim:// URL)."""
+    delta: bool = True
+    """Apply delta updates (announce the DELTA capability) if detools is installed."""
 
     def check(self) -> None:
         """Raise :class:`SimOptionError` naming every option out of its range
@@ -152,7 +154,8 @@ class SimServer:
         self.fw = VirtualFirmware(self.board, self.flash, self.out.extend,
                                   tx_backlog=lambda: len(self.out), scenario=opts.scenario,
                                   seed=opts.seed, replay=opts.replay, mode=opts.mode,
-                                  line_sensor=opts.sensor, line_rate_hz=opts.rate)
+                                  line_sensor=opts.sensor, line_rate_hz=opts.rate,
+                                  delta=opts.delta)
         self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:

@@ -11,7 +11,8 @@ Options (query string): ``baud`` (default: the port's baudrate; from
 (``framed`` or ``line``), ``sensor`` and ``rate`` (line mode: e.g.
 ``sensor=accel,gyro&rate=200``), ``scenario``, ``replay``
 (``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
-``flip`` (fault rates per byte).
+``flip`` (fault rates per byte), ``delta`` (``on``, the default, or ``off``: a board
+without delta updates).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SIM_START_TIMEOUT = 30.0
 """Seconds to wait for the virtual board to announce its port."""
 
 _OPTIONS = {"baud", "mode", "sensor", "rate", "scenario", "replay", "seed", "flash", "drop",
-            "flip"}
+            "flip", "delta"}
 
 
 def sim_command(url: str, baudrate: int) -> list[str]:
