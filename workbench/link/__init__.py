@@ -54,6 +54,7 @@ from .inference import InferenceResult
 from .simcontrol import SimControls
 from .streams import SampleBlock, SensorSamples, Stream
 from .timeouts import Timeouts
+from .transfer import UploadPlan
 from .transport import DEFAULT_BAUD, MAX_BAUD, MIN_BAUD, check_baud, open_port
 
 __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBlock",
@@ -71,7 +72,7 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            # the host's image check before an upload
            "check_image", "ImageCheck",
            # delta updates (detools patches from the board's active image)
-           "make_patch", "DeltaError", "DeltaUnavailable"]
+           "make_patch", "DeltaError", "DeltaUnavailable", "UploadPlan"]
 
 MODES = ("auto", "framed", "line")
 

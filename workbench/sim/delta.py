@@ -20,7 +20,6 @@ the DELTA capability (:func:`available`) and refuses DELTA with NOT_SUPPORTED.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from collections.abc import Callable
 
@@ -38,7 +37,11 @@ INSTALL_HINT = "pip install 'tinyml-workbench[deploy]'"
 
 def available() -> bool:
     """True if detools can be imported here (the board can apply patches)."""
-    return importlib.util.find_spec("detools") is not None
+    try:
+        import detools  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def begin_problem(begin: m.ModelBegin, *, enabled: bool, active_sha256: str | None,
