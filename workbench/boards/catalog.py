@@ -560,8 +560,9 @@ def _parse_slot_layout(ms: _Fields) -> dict[str, Any]:
         return {}
     for name in ("slot_offsets", "layout_source"):
         if name not in ms.data:
-            raise ms.fail(name, f"missing: {', '.join(present)} need slot_offsets and "
-                          "layout_source (a citation, or text starting with 'assumed')")
+            raise ms.fail(name, f"missing (given: {', '.join(present)}); a slot layout needs "
+                          "slot_offsets and layout_source (a citation, or text starting with "
+                          "'assumed')")
     count, size = ms.data.get("count"), ms.data.get("slot_bytes")
     offsets = tuple(ms.items("slot_offsets", lambda v: _is_int(v) and v >= 0,
                              "a list of integers >= 0", nonempty=True))
