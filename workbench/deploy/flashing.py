@@ -6,8 +6,9 @@ it is not a registry version already), the deployment gates run for the device's
 here unless ``force=True`` (nothing has been sent), the model goes to the device's inactive
 slot and is verified and committed (:meth:`workbench.link.Device.upload_model`; with
 ``delta="auto"``, the default, as a detools patch from the board's active image when the
-registry holds that image and the patch is smaller), and the deployment is appended to the registry with the gate report and what the device said, also
-when the upload failed.
+registry holds that image and the patch is smaller), and the deployment is appended to the
+registry with the gate report, what the device said and how the model travelled, also when
+the upload failed.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+from .delta import DeltaError, DeltaUnavailable, make_patch
 from .device import Device
 from .discovery import FoundDevice, find_devices, list_ports, probe_port
 from .errors import (
@@ -48,7 +49,6 @@ from .errors import (
     UnsupportedOp,
     VerifyFailed,
 )
-from .delta import DeltaError, DeltaUnavailable, make_patch
 from .image_check import ImageCheck, check_image
 from .inference import InferenceResult
 from .simcontrol import SimControls

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING
 
 from ..protocol import messages as m
 from .delta import DeltaError, DeltaUnavailable, make_patch
@@ -127,7 +127,7 @@ class UploadPlan:
     """SHA-256 (hex) of the image a delta was made from; empty for a full upload."""
 
 
-BaseSource = Union[bytes, Callable[[str], Optional[bytes]], None]
+BaseSource = bytes | Callable[[str], bytes | None] | None
 """What ``base=`` takes: the active image's bytes, or a function from its SHA-256 (hex)
 to its bytes (None: unknown), or None."""
 
