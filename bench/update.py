@@ -14,11 +14,15 @@
    patch, heatshrink-compressed: what a small C patcher applies while streaming into a slot)
    and ``bsdiff4``. Sizes are fractions of the new full image. Patches are applied back and
    compared byte for byte.
+3. Delta updates end to end (docs/protocol.md 7.5): a virtual Nano 33 BLE Sense at 115200 baud
+   runs v1; ``Device.upload_model(new, delta="auto", base=v1)`` sends the patch, the board
+   rebuilds the image from its active slot, verifies and commits it. Measured: every byte the
+   host wrote to the port during the update (framing, SLOT_STATUS, MODEL_BEGIN/END/COMMIT
+   included) as a fraction of the new image, and the seconds from the call to the committed
+   model; beside them the same figures for a full upload of the same image to a board running
+   v1. The slot's bytes are compared with the new image.
 
-The device side of delta updates (rebuilding the new image from the active slot) is not built
-yet; this measures what a delta would cost on the wire.
-
-Run: ``python bench/update.py`` (about 2 minutes on 2 cores). Headline figures last.
+Run: ``python bench/update.py`` (about 3 minutes on 2 cores). Headline figures last.
 """
 
 from __future__ import annotations
@@ -50,6 +54,27 @@ def _patch_sizes(old: bytes, new: bytes) -> dict[str, int]:
     return sizes
 
 
+def _update(old: bytes, new: bytes, baud: int, delta: bool) -> tuple[int, float, str]:
+    """(bytes written to the port, seconds, route) of updating a board running ``old`` to
+    ``new``, with a delta (``"auto"``) or the full image; the slot is checked byte for byte."""
+    from workbench.link import open_device
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            open_device(f"sim://nano33ble?baud={baud}&flash={tmp}/b.flash") as dev:
+        dev.upload_model(old, name="v1")
+        plans: list = []
+        before = dev.session.stats.bytes_tx
+        t0 = time.perf_counter()
+        slot = dev.upload_model(new, name="v2", delta="auto" if delta else False,
+                                base=old, on_plan=plans.append)
+        seconds = time.perf_counter() - t0
+        sent = dev.session.stats.bytes_tx - before
+        with open(Path(tmp) / "b.flash", "rb") as f:
+            f.seek(slot.index * dev.info.slot_bytes)
+            assert f.read(len(new)) == new, "the slot does not hold the new image"
+    return sent, seconds, plans[-1].kind
+
+
 def main() -> int:
     from workbench.data.formats import example_dataset
     from workbench.deploy import deploy_model
@@ -71,8 +96,11 @@ def main() -> int:
     def retrained(head_only: bool, seed: int) -> bytes:
         model = keras().models.clone_model(v1.model)
         model.set_weights(v1.model.get_weights())
+        # the classifier head is the last layer with weights (the zoo's Dense "head"; the
+        # layer after it, Softmax, has none: training only it would change nothing)
+        head_layer = [layer for layer in model.layers if layer.weights][-1]
         for layer in model.layers:
-            layer.trainable = (not head_only) or layer is model.layers[-1]
+            layer.trainable = (not head_only) or layer is head_layer
         res = train(model, data, TrainConfig(epochs=15, patience=15, seed=seed,
                                              learning_rate=1e-3))
         return to_tflite(res.model, quantize="int8", representative=calib)
@@ -98,6 +126,9 @@ def main() -> int:
             (t_a, b_a), (t_b, b_b) = acks[0], acks[-1]
             wire[baud] = (b_b - b_a) / (t_b - t_a) / (baud / 10)
 
+    e2e = {(name, how): _update(old, new, 115200, how == "delta")
+           for name, new in (("head", head), ("full", full)) for how in ("delta", "full")}
+
     print(f"image: {len(old):,} B int8 (v1); head-only retrain {len(head):,} B, "
           f"{same['head']:.1%} of bytes unchanged in place; full fine-tune {len(full):,} B, "
           f"{same['full']:.1%} unchanged")
@@ -109,6 +140,11 @@ def main() -> int:
         print(f"{baud} baud: whole update (host check, transfer, verify, commit) at "
               f"{rates[baud]:.3f} of the line rate, the transfer alone at {wire[baud]:.3f}; "
               f"{click[baud]:.2f} s from deploy to a committed model (gates included)")
+    for (name, how), (sent, seconds, route) in e2e.items():
+        new = head if name == "head" else full
+        print(f"{name:4s} retrain, {how:5s} update at 115200 baud: {sent:,} B on the wire "
+              f"({sent / len(new):.3f} of the image), {seconds:.2f} s to a committed model, "
+              f"route {route}")
     print(f"update_fraction_of_line_rate_115200: {rates[115200]:.3f}")
     print(f"update_fraction_of_line_rate_921600: {rates[921600]:.3f}")
     print(f"transfer_fraction_of_line_rate_115200: {wire[115200]:.3f}")
@@ -121,6 +157,13 @@ def main() -> int:
     print(f"delta_fraction_full_retrain_detools_heatshrink: "
           f"{deltas['full']['detools_heatshrink'] / len(full):.3f}")
     print(f"delta_fraction_full_retrain_bsdiff4: {deltas['full']['bsdiff4'] / len(full):.3f}")
+    for name, new in (("head_only", head), ("full_retrain", full)):
+        key = "head" if name == "head_only" else "full"
+        print(f"delta_update_wire_fraction_{name}_115200: "
+              f"{e2e[key, 'delta'][0] / len(new):.3f}")
+        print(f"delta_update_seconds_{name}_115200: {e2e[key, 'delta'][1]:.2f}")
+    print(f"full_update_wire_fraction_115200: {e2e['head', 'full'][0] / len(head):.3f}")
+    print(f"full_update_seconds_115200: {e2e['head', 'full'][1]:.2f}")
     return 0
 
 

@@ -73,6 +73,7 @@ def hx(b: bytes) -> str:
 # ------------------------------------------------------------------ example values
 
 SHA = bytes(range(0xA0, 0xC0))  # 32 bytes, easy to spot in a dump
+BASE_SHA = bytes(range(0x20, 0x40))  # the base of the delta example
 ONE = f32(1.0)
 SINE_OUT = f32(0.875)
 
@@ -139,6 +140,12 @@ def payloads() -> list[dict]:
     add("model begin", "MODEL_BEGIN", 0x10, "request",
         {"slot": 0xFF, "size": 3164, "sha256": hx(SHA), "name": "sine", "flags": 1},
         u8(0xFF) + u32(3164) + SHA + s("sine") + u8(1))
+    add("model begin delta", "MODEL_BEGIN", 0x10, "request",
+        {"slot": 0xFF, "size": 140, "sha256": hx(SHA), "name": "sine v2", "flags": 3,
+         "image_size": 3184, "base_sha256": hx(BASE_SHA)},
+        u8(0xFF) + u32(140) + SHA + s("sine v2") + u8(3) + u32(3184) + BASE_SHA,
+        "DELTA | REPLACE_FALLBACK: a 140-byte patch rebuilding a 3184-byte image from the "
+        "active image whose SHA-256 is base_sha256 (section 7.5)")
     add("model begun", "MODEL_BEGIN", 0x90, "response",
         {"slot": 1, "resume_offset": 0, "chunk_max": 1016, "window": 4},
         u8(1) + u32(0) + u16(1016) + u8(4))
@@ -192,6 +199,9 @@ def payloads() -> list[dict]:
     add("error with detail", "ERROR", 0xFF, "error",
         {"code": 11, "detail": 1016, "message": "expected offset 1016"},
         u16(11) + u32(1016) + s("expected offset 1016"))
+    add("error delta base mismatch", "ERROR", 0xFF, "error",
+        {"code": 24, "detail": 0, "message": "slot 0 runs 'sine'"},
+        u16(24) + u32(0) + s("slot 0 runs 'sine'"))
     add("scenario request", "SIM_SCENARIO", 0x30, "request", {"text": "walking"}, s("walking"))
     add("scenario", "SIM_SCENARIO", 0xB0, "response",
         {"current": "walking", "available": ["idle", "walking", "running"]},

@@ -203,3 +203,144 @@ def test_pico_uf2_reads_back_with_adafruit_uf2(tmp_path, sine_model, monkeypatch
     # its writer, given the same address and family, produces the same bytes
     monkeypatch.setattr(uf2conv, "familyid", 0xE48BFF56)
     assert uf2conv.convert_to_uf2(sine_model) == blob
+
+
+# ------------------------------------------------------------------ slot layout from the catalog
+def test_the_pico_slot_address_is_the_catalogs_offset_over_the_flash_base(tmp_path, sine_model):
+    import dataclasses
+
+    from workbench.boards import Board, get_board
+    from workbench.deploy.packages import slot_address
+
+    pico = get_board("pico")
+    slots = pico.model_slots
+    assert slots.slot_offsets and slots.layout_assumed         # a design choice, said so
+    assert [slot_address(pico, i) for i in range(slots.count)] == \
+        [0x10000000 + o for o in slots.slot_offsets]
+    # the address follows the catalog, not a formula: another layout moves the UF2
+    moved = dataclasses.replace(pico, model_slots=dataclasses.replace(
+        slots, slot_offsets=(0x80000, 0x140000)))
+    assert slot_address(moved, 1) == 0x10140000
+    bare = Board.from_dict({**pico.to_dict(), "model_slots": {
+        k: v for k, v in slots.to_dict().items()
+        if k not in ("slot_offsets", "layout_source")}})
+    with pytest.raises(PackageError, match="slot_offsets"):
+        slot_address(bare, 0)
+    pkg = create_deployment_package(sine_model, "pico", tmp_path / "pkg", arena_bytes=2000)
+    assert slots.layout_source in pkg.readme
+
+
+@pytest.mark.parametrize("change, field, problem", [
+    ({"slot_offsets": [0x40000]}, "model_slots.slot_offsets", "1 offsets for 2 slots"),
+    ({"slot_offsets": [0x40001, 0x100000]}, "model_slots.slot_offsets[0]", "flash sector"),
+    ({"slot_offsets": [0x40000, 0x50000]}, "model_slots.slot_offsets", "overlap"),
+    ({"slot_offsets": [0x40000, 0x1F0000]}, "model_slots.slot_offsets[1]", "past flash_bytes"),
+    ({"layout_source": None}, "model_slots.layout_source", "a slot layout needs"),
+    ({"partition_names": ["model_a", "model_a"]}, "model_slots.partition_names", "distinct"),
+    ({"partition_names": ["a-b", "c"]}, "model_slots.partition_names", "letters, digits"),
+])
+def test_the_catalog_checks_the_slot_layout(change, field, problem):
+    from workbench.boards import Board, CatalogError, get_board
+
+    data = get_board("pico").to_dict()
+    for key, value in change.items():
+        if value is None:
+            del data["model_slots"][key]
+        else:
+            data["model_slots"][key] = value
+    with pytest.raises(CatalogError, match=re.escape(f"'{field}'") + ".*" + problem):
+        Board.from_dict(data)
+
+
+# ------------------------------------------------------------------ ESP32
+GEN_ESP32PART_COLUMNS = ("name", "type", "subtype", "offset", "size", "flags")
+
+
+def _parse_partition_csv(text: str) -> list[dict]:
+    """ESP-IDF's gen_esp32part.py CSV, as its documentation gives it: '#' comments, then
+    Name, Type, SubType, Offset, Size, Flags per line (Flags may be empty); numbers in hex
+    with 0x, or decimal with K/M."""
+    def number(v: str) -> int:
+        v = v.strip()
+        if v.lower().startswith("0x"):
+            return int(v, 16)
+        mult = {"K": 1024, "M": 1024 * 1024}.get(v[-1:].upper(), 1)
+        return int(v[:-1] if mult > 1 else v) * mult
+
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        assert len(cells) == len(GEN_ESP32PART_COLUMNS), line
+        row = dict(zip(GEN_ESP32PART_COLUMNS, cells))
+        row["offset"], row["size"] = number(row["offset"]), number(row["size"])
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("target", ["esp32-devkitc", "esp-eye"])
+def test_esp32_package_is_the_partition_image_its_table_lines_and_the_esptool_command(
+        target, tmp_path, sine_model):
+    from workbench.boards import get_board
+    from workbench.deploy.packages import ESP32_DATA_ALIGN, esp32_partition_lines
+
+    board = get_board(target)
+    slots = board.model_slots
+    pkg = create_deployment_package(sine_model, target, tmp_path / "a", arena_bytes=2000)
+    assert sorted(f.name for f in pkg.files) == ["README.md", "model-slot-A.bin", "model.tflite",
+                                                 "partitions.csv"]
+    assert (pkg.path / "model-slot-A.bin").read_bytes() == sine_model   # not padded
+    rows = _parse_partition_csv((pkg.path / "partitions.csv").read_text())
+    assert [r["name"] for r in rows] == list(slots.partition_names)
+    for row, offset in zip(rows, slots.slot_offsets):
+        assert (row["type"], row["subtype"], row["flags"]) == ("data", "undefined", "")
+        assert row["offset"] == offset and row["size"] == slots.slot_bytes
+        assert row["offset"] % ESP32_DATA_ALIGN == 0 and len(row["name"]) <= 16
+    assert rows[0]["offset"] + rows[0]["size"] <= rows[1]["offset"]
+    assert rows[1]["offset"] + rows[1]["size"] <= board.flash_bytes
+    assert (pkg.path / "partitions.csv").read_text().count("\n") == 2 + len(rows)
+    assert esp32_partition_lines(board)[0] == \
+        f"model_a, data, undefined, 0x{slots.slot_offsets[0]:x}, 0x{slots.slot_bytes:x},"
+    command = (f"esptool --chip esp32 --port PORT write-flash 0x{slots.slot_offsets[0]:x} "
+               "model-slot-A.bin")
+    assert command in pkg.readme and slots.layout_source in pkg.readme
+    b = create_deployment_package(sine_model, target, tmp_path / "b", arena_bytes=2000, slot=1)
+    assert f"write-flash 0x{slots.slot_offsets[1]:x} model-slot-B.bin" in b.readme
+
+
+def _readme_command(readme: str) -> list[str]:
+    [line] = [ln for ln in readme.splitlines() if ln.startswith("esptool ")]
+    return line.split()
+
+
+def test_esptool_accepts_the_readme_command(tmp_path, sine_model):
+    """esptool 5 parses the README's command line; without a board it stops at the port.
+    Its merge-bin, given the same address and file, places the model where write-flash would."""
+    import os
+    import sys
+
+    esptool = shutil.which("esptool", path=os.path.dirname(sys.executable))
+    if esptool is None:
+        pytest.skip("esptool is not installed beside this Python")
+    pkg = create_deployment_package(sine_model, "esp32-devkitc", tmp_path / "p", arena_bytes=2000)
+    cmd = _readme_command(pkg.readme)
+    port = str(tmp_path / "no-such-port")
+    cmd[cmd.index("PORT")] = port
+    run = subprocess.run([esptool, *cmd[1:]], cwd=pkg.path, capture_output=True, text=True,
+                         timeout=60)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0 and "could not open port" in out, out   # arguments were fine
+    assert "Usage" not in out and "Invalid" not in out
+    # a typo in the command is refused as usage, so the check above can fail
+    bad = subprocess.run([esptool, *cmd[1:-1], "missing.bin"], cwd=pkg.path,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "could not open port" not in bad.stdout + bad.stderr
+    # merge-bin with the same address/file pair: a raw image starting at that address
+    address, image = cmd[-2], cmd[-1]
+    merged = tmp_path / "merged.bin"
+    subprocess.run([esptool, "--chip", "esp32", "merge-bin", "-o", str(merged),
+                    "--target-offset", address, address, image], cwd=pkg.path, check=True,
+                   capture_output=True, timeout=60)
+    assert merged.read_bytes() == sine_model
+    assert int(address, 16) % 0x1000 == 0

@@ -107,7 +107,14 @@ STRATEGIES: dict[type, st.SearchStrategy] = {
     m.Chunk: st.builds(m.Chunk, index=u8, offset=u32, data=st.binary(max_size=300)),
     m.GetOutput: st.builds(m.GetOutput, index=u8, offset=u32, length=u16),
     m.Offset: st.builds(m.Offset, offset=u32),
-    m.ModelBegin: st.builds(m.ModelBegin, slot=u8, size=u32, sha256=sha, name=text),
+    m.ModelBegin: st.builds(m.ModelBegin, slot=u8, size=u32, sha256=sha, name=text,
+                            flags=st.sampled_from([m.BeginFlag(0),
+                                                   m.BeginFlag.REPLACE_FALLBACK]))
+                  | st.builds(m.ModelBegin, slot=u8, size=u32, sha256=sha, name=text,
+                              flags=st.sampled_from([m.BeginFlag.DELTA,
+                                                     m.BeginFlag.DELTA
+                                                     | m.BeginFlag.REPLACE_FALLBACK]),
+                              image_size=u32, base_sha256=sha),
     m.ModelBegun: st.builds(m.ModelBegun, slot=u8, resume_offset=u32, chunk_max=u16,
                             window=u8),
     m.ModelVerified: st.builds(m.ModelVerified, slot=u8, sha256=sha, arena_bytes=u32),
@@ -219,6 +226,7 @@ REPRESENTATIVE = [
     m.Offset(0xFFFFFFFF),
     m.ModelBegin(1, 20_000, bytes(range(32)), "sine.tflite"),
     m.ModelBegin(0, 1, b"\xff" * 32),
+    m.ModelBegin(m.NO_SLOT, 140, bytes(range(32)), "v2", m.BeginFlag.DELTA, 3184, b"\x01" * 32),
     m.ModelBegun(1, 4096, 1000, 4),
     m.ModelVerified(1, bytes(range(32)), 2048),
     m.SlotRef(m.NO_SLOT),
@@ -383,6 +391,16 @@ def test_mutated_encodings_only_raise_malformed(cls, data):
 def test_specific_malformations(cls, payload):
     with pytest.raises(MalformedPayload):
         cls.decode(payload)
+
+
+def test_model_begin_carries_the_delta_fields_only_with_the_delta_flag():
+    plain = m.ModelBegin(1, 3164, bytes(32), "sine", m.BeginFlag.REPLACE_FALLBACK)
+    delta = m.ModelBegin(1, 140, bytes(32), "sine", m.BeginFlag.DELTA, 3164, b"\x07" * 32)
+    assert len(delta.encode()) == len(plain.encode()) + 4 + 32
+    with pytest.raises(MalformedPayload, match="ends early"):  # DELTA set, fields missing
+        m.ModelBegin.decode(plain.encode()[:-1] + bytes([m.BeginFlag.DELTA]))
+    with pytest.raises(ValueError, match="only with BeginFlag.DELTA"):
+        m.ModelBegin(1, 3164, bytes(32), "sine", image_size=3164).encode()
 
 
 def test_malformed_payload_is_a_value_error():

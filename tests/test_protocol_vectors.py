@@ -80,7 +80,7 @@ def test_frames(v):
 NESTED = {(m.SensorList, "sensors"): m.SensorDesc, (m.SlotTable, "slots"): m.SlotInfo,
           (m.Result, "outputs"): m.Tensor}
 ENUMS = {"dtype": m.DType, "state": m.SlotState, "mode": m.Mode, "capabilities": m.Capability}
-HEX = {"sha256", "data"}
+HEX = {"sha256", "base_sha256", "data"}
 
 
 def build(cls, fields: dict):

@@ -141,6 +141,12 @@ class ModelSlots:
 
     ``count`` slots (A and B) of ``slot_bytes`` flash each; ``arena_bytes`` of
     RAM for the TFLM tensor arena; the rest is the firmware's own overhead.
+
+    Where the slots lie in flash, for boards whose deployment package writes a slot directly
+    (optional, all or none): ``slot_offsets`` (slot ``i`` starts ``slot_offsets[i]`` bytes
+    after the start of flash, 4 KiB aligned), ``partition_names`` (ESP-IDF data partitions
+    holding the slots; may be empty) and ``layout_source``, which cites the layout or starts
+    with ``"assumed"``.
     """
 
     count: int
@@ -148,15 +154,29 @@ class ModelSlots:
     arena_bytes: int
     firmware_flash_bytes: int
     firmware_ram_bytes: int
+    slot_offsets: tuple[int, ...] = ()
+    partition_names: tuple[str, ...] = ()
+    layout_source: str = ""
+
+    @property
+    def layout_assumed(self) -> bool:
+        """True when ``layout_source`` says the slot layout is an assumption."""
+        return _is_assumed(self.layout_source)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "count": self.count,
             "slot_bytes": self.slot_bytes,
             "arena_bytes": self.arena_bytes,
             "firmware_flash_bytes": self.firmware_flash_bytes,
             "firmware_ram_bytes": self.firmware_ram_bytes,
         }
+        if self.slot_offsets:
+            out["slot_offsets"] = list(self.slot_offsets)
+            if self.partition_names:
+                out["partition_names"] = list(self.partition_names)
+            out["layout_source"] = self.layout_source
+        return out
 
 
 @dataclass(frozen=True)
@@ -446,7 +466,11 @@ _SENSOR_FIELDS = ("id", "kind", "part", "channels", "units", "rate_hz", "rates_h
                   "dtype", "scale")
 _USB_FIELDS = ("vid", "pid", "role")
 _SLOT_FIELDS = ("count", "slot_bytes", "arena_bytes", "firmware_flash_bytes",
-                "firmware_ram_bytes")
+                "firmware_ram_bytes", "slot_offsets", "partition_names", "layout_source")
+FLASH_SECTOR_BYTES = 4096
+"""Slot offsets are multiples of this (the erase sector of the catalog's SPI and QSPI flash;
+ESP-IDF requires data partitions on 0x1000 boundaries)."""
+_PARTITION_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 _MEMORY_FIELDS = {
     "flash": ("kind", "line_bytes", "zero_wait_hz", "cache_bytes", "source"),
     "xip": ("kind", "line_bytes", "miss_ns", "cache_bytes", "source"),
@@ -527,6 +551,42 @@ def _parse_code_density(data: Any, where: str) -> CodeDensity:
     return CodeDensity(factor=f.number("factor"), source=f.text("source"))
 
 
+def _parse_slot_layout(ms: _Fields) -> dict[str, Any]:
+    """slot_offsets, partition_names and layout_source of model_slots (all or none but
+    partition_names): one 4 KiB-aligned offset per slot, slots that do not overlap, ESP-IDF
+    partition names (1-16 letters, digits or '_', distinct)."""
+    present = [n for n in ("slot_offsets", "partition_names", "layout_source") if n in ms.data]
+    if not present:
+        return {}
+    for name in ("slot_offsets", "layout_source"):
+        if name not in ms.data:
+            raise ms.fail(name, f"missing (given: {', '.join(present)}); a slot layout needs "
+                          "slot_offsets and layout_source (a citation, or text starting with "
+                          "'assumed')")
+    count, size = ms.data.get("count"), ms.data.get("slot_bytes")
+    offsets = tuple(ms.items("slot_offsets", lambda v: _is_int(v) and v >= 0,
+                             "a list of integers >= 0", nonempty=True))
+    if len(offsets) != count:
+        raise ms.fail("slot_offsets", f"{len(offsets)} offsets for {count} slots")
+    for i, offset in enumerate(offsets):
+        if offset % FLASH_SECTOR_BYTES:
+            raise ms.fail(f"slot_offsets[{i}]", f"0x{offset:x} is not a multiple of "
+                          f"0x{FLASH_SECTOR_BYTES:x} (a flash sector)")
+    ordered = sorted(offsets)
+    for a, b in zip(ordered, ordered[1:]):
+        if _is_int(size) and a + size > b:
+            raise ms.fail("slot_offsets", f"slots at 0x{a:x} and 0x{b:x} overlap "
+                          f"(slot_bytes {size})")
+    names = tuple(ms.items("partition_names", lambda v: isinstance(v, str)
+                           and bool(_PARTITION_NAME_RE.match(v)),
+                           "a list of names of 1-16 letters, digits or '_'")) \
+        if "partition_names" in ms.data else ()
+    if names and (len(names) != count or len(set(names)) != len(names)):
+        raise ms.fail("partition_names", f"expected {count} distinct names, got {list(names)}")
+    return {"slot_offsets": offsets, "partition_names": names,
+            "layout_source": ms.text("layout_source")}
+
+
 def _parse_board(data: Any, source: str, index: int) -> Board:
     bid = data.get("id") if isinstance(data, Mapping) else None
     where = f"{source}: board {bid!r}" if isinstance(bid, str) else f"{source}: board #{index}"
@@ -554,6 +614,7 @@ def _parse_board(data: Any, source: str, index: int) -> Board:
         arena_bytes=ms.integer("arena_bytes", 1),
         firmware_flash_bytes=ms.integer("firmware_flash_bytes"),
         firmware_ram_bytes=ms.integer("firmware_ram_bytes"),
+        **_parse_slot_layout(ms),
     )
     kind = f.text("kind", KINDS)
     runtime = f.text("runtime", RUNTIMES)
@@ -599,6 +660,11 @@ def _parse_board(data: Any, source: str, index: int) -> Board:
     if flash_used > board.flash_bytes:
         raise ms.fail("slot_bytes", f"firmware_flash_bytes + count * slot_bytes = "
                       f"{flash_used} exceeds flash_bytes {board.flash_bytes}")
+    for i, offset in enumerate(slots.slot_offsets):
+        if offset + slots.slot_bytes > board.flash_bytes:
+            raise ms.fail(f"slot_offsets[{i}]", f"slot {i} ends at {offset + slots.slot_bytes} "
+                          f"(0x{offset + slots.slot_bytes:x}), past flash_bytes "
+                          f"{board.flash_bytes}")
     ram_used = slots.firmware_ram_bytes + slots.arena_bytes
     if ram_used > board.ram_bytes:
         raise ms.fail("arena_bytes", f"firmware_ram_bytes + arena_bytes = "

@@ -4,9 +4,11 @@ Call order inside :func:`deploy_model`: the model is registered (when a registry
 it is not a registry version already), the deployment gates run for the device's board
 (:func:`workbench.deploy.run_gates`; a report passed in is used as it is), a failed gate stops
 here unless ``force=True`` (nothing has been sent), the model goes to the device's inactive
-slot and is verified and committed (:meth:`workbench.link.Device.upload_model`), and the
-deployment is appended to the registry with the gate report and what the device said, also
-when the upload failed. With ``key=`` what is sent is the model's signed update image
+slot and is verified and committed (:meth:`workbench.link.Device.upload_model`; with
+``delta="auto"``, the default, as a detools patch from the board's active image when the
+registry holds that image and the patch is smaller), and the deployment is appended to the
+registry with the gate report, what the device said and how the model travelled, also when
+the upload failed. With ``key=`` what is sent is the model's signed update image
 (:mod:`workbench.deploy.signing`; a registry version's stored one, signed and stored first if
 it has none by this key), which a board provisioned with the key's public half accepts.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..boards import get_board
-from ..link import Device, LinkError
+from ..errors import WorkbenchError
+from ..link import Device, LinkError, UploadPlan
 from .gates import GateReport, run_gates
 from .registry import Deployment, ModelRegistry, ModelVersion
 from .sources import model_bytes
@@ -39,6 +42,8 @@ class DeployResult:
     version: ModelVersion | None
     deployment: Deployment | None
     upload_seconds: float
+    upload: UploadPlan | None = None
+    """How the model was sent: the full image or a delta patch, and the bytes sent."""
 
     @property
     def forced(self) -> bool:
@@ -65,7 +70,8 @@ def _signed(blob: bytes, version: ModelVersion | None, reg: ModelRegistry | None
 def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | Path | None = None,
                  name: str | None = None, gates: GateReport | None = None, force: bool = False,
                  progress: Callable[[int, int], None] | None = None,
-                 key: Any = None, **gate_options: Any) -> DeployResult:
+                 key: Any = None, delta: bool | str = "auto", base: bytes | None = None,
+                 **gate_options: Any) -> DeployResult:
     """Gate ``model`` for ``device``'s board, upload it, commit it, and record the deployment.
 
     Args:
@@ -81,7 +87,14 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             ``measurement=``, ``min_accuracy=``, ``latency_budget_ms=``, ... as
             :func:`workbench.deploy.run_gates` takes them).
         force: deploy although a gate failed; the deployment is recorded as forced.
-        progress: ``progress(sent_bytes, total_bytes)`` during the upload.
+        progress: ``progress(sent_bytes, total_bytes)`` during the upload (``total_bytes``
+            is the patch's size when a delta is sent).
+        delta: ``"auto"`` (default): send a detools patch from the board's active image
+            instead of the image when that is possible and smaller; the active image comes
+            from ``base`` or, by its SHA-256 (SLOT_STATUS), from ``registry``. ``False``:
+            always the full image; ``True``: a delta or an error
+            (:meth:`workbench.link.Device.upload_model`, docs/protocol.md 7.5).
+        base: the bytes of the model the board runs now, if the registry does not hold it.
         key: sign the model and send its update image (a
             :class:`~workbench.deploy.signing.SigningKey`, or a private key PEM path or
             bytes). Needed for a board with the SIGNED_ONLY capability; without it such a
@@ -124,9 +137,12 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     sent = blob
     if signer is not None:
         sent = _signed(blob, version, reg, signer, name or label)
+    plans: list[UploadPlan] = []
     started = time.perf_counter()
     try:
-        slot = device.upload_model(sent, name=label, progress=progress)
+        slot = device.upload_model(sent, name=label, progress=progress, delta=delta,
+                                   base=base if base is not None else _registry_base(reg),
+                                   on_plan=plans.append)
     except LinkError as exc:
         if version is not None:
             reg.record_deployment(version, device=_device_name(device), gates=report,
@@ -141,6 +157,22 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             result={"ok": True, "slot": slot.index, "state": slot.state.name,
                     "arena_bytes": slot.arena_bytes, "sha256": slot.sha256.hex(),
                     "signed_by": signer.key_hash if signer is not None else None,
-                    "upload_seconds": round(seconds, 3)})
+                    "upload_seconds": round(seconds, 3), "route": plans[-1].kind,
+                    "sent_bytes": plans[-1].sent_bytes, "route_reason": plans[-1].reason})
     return DeployResult(gates=report, slot=slot, version=version, deployment=deployment,
-                        upload_seconds=seconds)
+                        upload_seconds=seconds, upload=plans[-1] if plans else None)
+
+
+def _registry_base(reg: ModelRegistry | None) -> Callable[[str], bytes | None] | None:
+    """The registry's model bytes by SHA-256 (None when it holds no readable version)."""
+    if reg is None:
+        return None
+
+    def lookup(sha256: str) -> bytes | None:
+        version = reg.find(sha256)
+        try:
+            return version.read_model() if version is not None else None
+        except WorkbenchError:  # changed on disk: not a base to patch from
+            return None
+
+    return lookup

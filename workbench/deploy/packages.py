@@ -7,6 +7,9 @@ text). Targets (docs/deploy.md, "Deployment packages"):
 - ``"pico"`` (Raspberry Pi Pico): the model slot as a UF2 file (:func:`uf2_blocks`) at the
   slot's flash address (:func:`slot_address`), to copy onto the board's BOOTSEL drive, with
   the ``.tflite`` and a README.
+- ``"esp32-devkitc"``, ``"esp-eye"`` (ESP32): the model as the image of the slot's ESP-IDF data
+  partition, the partition table lines (:func:`esp32_partition_lines`) and the ``esptool``
+  command that writes it (:func:`esptool_command`), with the ``.tflite`` and a README.
 - ``"c-array"``, or the id of any other catalog microcontroller (``"nano33ble"``, ...):
   the classic TensorFlow Lite Micro flow. ``model_data.h`` / ``model_data.cc`` hold the model
   as a 16-byte-aligned ``const unsigned char g_model[]``, its length ``g_model_len`` and the
@@ -35,7 +38,8 @@ from .sources import model_bytes
 
 __all__ = ["ARENA_MARGIN_BYTES", "ARENA_MARGIN_FRACTION", "UF2_TARGETS", "DeploymentPackage",
            "PackageError", "arena_with_margin", "create_deployment_package", "resolver_method",
-           "slot_address", "uf2_blocks"]
+           "slot_address", "uf2_blocks", "ESP32_TARGETS", "esp32_partition_lines",
+           "esptool_command"]
 
 #: The arena margin: needed * (1 + fraction) + bytes, rounded up to 16 bytes.
 ARENA_MARGIN_FRACTION = 0.10
@@ -48,6 +52,16 @@ _BYTES_PER_LINE = 12
 #: is mapped (RP2040 Datasheet, address map: XIP at 0x10000000) and the flash page size, which
 #: is the UF2 payload size the RP2040 boot ROM requires (256 bytes, page aligned).
 UF2_TARGETS = {"pico": {"family_id": 0xE48BFF56, "flash_base": 0x10000000, "page_bytes": 256}}
+
+#: Boards whose package is an ESP-IDF data partition image written with esptool: the chip
+#: name esptool takes (``--chip``). The partition offsets, sizes and names are catalog facts
+#: (``model_slots.slot_offsets``, ``slot_bytes``, ``partition_names``).
+ESP32_TARGETS = {"esp32-devkitc": {"chip": "esp32"}, "esp-eye": {"chip": "esp32"}}
+#: ESP-IDF's partition subtype for data without a predefined meaning (``undefined``, 0x06):
+#: the firmware finds the slot by its name with ``esp_partition_find_first``.
+ESP32_DATA_SUBTYPE = "undefined"
+#: ESP-IDF requires data partitions to start on a 4 KiB (flash sector) boundary.
+ESP32_DATA_ALIGN = 0x1000
 
 _UF2_MAGIC_START0 = 0x0A324655  # "UF2\n"
 _UF2_MAGIC_START1 = 0x9E5D5157
@@ -115,7 +129,7 @@ def create_deployment_package(model: Any, target: str = "c-array",
     ``out_dir`` (default ``./<model name>-<target>``) must not exist or be empty; the
     package is built in a temporary folder beside it and renamed into place, so it appears
     whole or not at all. ``arena_bytes`` overrides the measured need (the margin is still
-    added). ``slot`` is the model slot a UF2 package writes (0: slot A, 1: slot B).
+    added). ``slot`` is the model slot a UF2 or ESP32 package writes (0: slot A, 1: slot B).
 
     Side effects: without a measured arena, TFLite Micro is probed in child processes
     (:func:`workbench.tflite.min_arena`), typically for a few seconds.
@@ -150,6 +164,8 @@ def create_deployment_package(model: Any, target: str = "c-array",
     try:
         if board is not None and board.id in UF2_TARGETS:
             files = _write_uf2_package(tmp, data, info, arena, name, board, slot)
+        elif board is not None and board.id in ESP32_TARGETS:
+            files = _write_esp32_package(tmp, data, info, arena, name, board, slot)
         else:
             files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
         readme = (tmp / "README.md").read_text()
@@ -325,23 +341,27 @@ Once it runs, `interpreter.arena_used_bytes()` tells the real need on your board
     return ["README.md", "model_data.cc", "model_data.h"]
 
 
-def slot_address(board, slot: int) -> int:
-    """The flash address where model slot ``slot`` starts on a UF2 ``board``.
-
-    The workbench's flash layout, as the virtual board keeps it (``workbench.sim.flash``: slot
-    ``i`` at ``i * slot_bytes`` after the firmware): the firmware from the start of flash
-    (``model_slots.firmware_flash_bytes``), then the slots in order. The catalog gives the
-    sizes; the flash base comes from :data:`UF2_TARGETS`. PackageError for a slot the board
-    does not have, or one that does not lie inside its flash.
-    """
-    spec = UF2_TARGETS[board.id]
+def _slot_offset(board, slot: int) -> int:
+    """Where model slot ``slot`` starts, in bytes from the start of ``board``'s flash: the
+    catalog's ``model_slots.slot_offsets``. PackageError for a slot the board does not have,
+    or a board whose catalog entry gives no layout."""
     slots = board.model_slots
     if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < slots.count:
         raise PackageError(f"{board.id} has model slots 0..{slots.count - 1} (A, B), not {slot!r}")
-    offset = slots.firmware_flash_bytes + slot * slots.slot_bytes
-    if offset + slots.slot_bytes > board.flash_bytes:
-        raise PackageError(f"{board.id}: slot {slot} ends past the board's flash "
-                           f"({board.flash_bytes:,} bytes); check the catalog's model_slots")
+    if not slots.slot_offsets:
+        raise PackageError(f"{board.id}: the catalog gives no model_slots.slot_offsets, so the "
+                           "slot's flash address is unknown; add them (docs/boards.md)")
+    return slots.slot_offsets[slot]
+
+
+def slot_address(board, slot: int) -> int:
+    """The flash address where model slot ``slot`` starts on a UF2 ``board``: the flash base
+    of :data:`UF2_TARGETS` (where flash is mapped) plus the slot's offset, a catalog fact
+    (``model_slots.slot_offsets``, with its ``layout_source``). PackageError for a slot the
+    board does not have, a board without a layout in the catalog, or a slot not on a page.
+    """
+    spec = UF2_TARGETS[board.id]
+    offset = _slot_offset(board, slot)
     if offset % spec["page_bytes"]:
         raise PackageError(f"{board.id}: slot {slot} is not aligned to a flash page")
     return spec["flash_base"] + offset
@@ -394,8 +414,8 @@ Made by tinyml-workbench. Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
 
 - `{uf2_name}`: the model as a UF2 file ({len(blocks) // _UF2_BLOCK} blocks of 256 bytes, family
   RP2040 `0x{spec["family_id"]:08x}`), written at 0x{address:08x}: the start of model slot
-  {letter}, {slots.firmware_flash_bytes:,} bytes of firmware + {slot} x {slots.slot_bytes:,}
-  bytes of slots after the start of flash (0x{spec["flash_base"]:08x}).
+  {letter}, 0x{address - spec["flash_base"]:x} bytes after the start of flash
+  (0x{spec["flash_base"]:08x}). The layout is the catalog's: {slots.layout_source}.
 - `model.tflite`: the same model, for the workbench (`workbench upload`) or a C array
   (`create_deployment_package(model, "c-array")`).
 
@@ -414,3 +434,96 @@ need on the host plus a margin, see docs/deploy.md); the board's budget is
 """
     (folder / "README.md").write_text(readme)
     return ["README.md", "model.tflite", uf2_name]
+
+
+def _slot_letter(slot: int) -> str:
+    return "AB"[slot] if slot < 2 else str(slot)
+
+
+def esp32_partition_lines(board) -> list[str]:
+    """The ESP-IDF partition table lines (gen_esp32part.py's CSV: Name, Type, SubType, Offset,
+    Size, Flags) of ``board``'s model slots: ``model_a, data, undefined, 0x180000, 0x100000,``.
+    PackageError if the catalog gives no offsets or partition names, or an offset is not on
+    a 4 KiB boundary."""
+    slots = board.model_slots
+    if not slots.slot_offsets or not slots.partition_names:
+        raise PackageError(f"{board.id}: the catalog gives no model_slots.slot_offsets and "
+                           "partition_names; add them (docs/boards.md)")
+    lines = []
+    for name, offset in zip(slots.partition_names, slots.slot_offsets):
+        if offset % ESP32_DATA_ALIGN:
+            raise PackageError(f"{board.id}: partition {name} at 0x{offset:x} is not on a "
+                               f"0x{ESP32_DATA_ALIGN:x} boundary, as ESP-IDF requires")
+        lines.append(f"{name}, data, {ESP32_DATA_SUBTYPE}, 0x{offset:x}, "
+                     f"0x{slots.slot_bytes:x},")
+    return lines
+
+
+def esptool_command(board, slot: int, image: str, port: str = "PORT") -> list[str]:
+    """The esptool (v5) command that writes ``image`` into model slot ``slot`` of ``board``:
+    ``esptool --chip esp32 --port PORT write-flash 0x180000 image``."""
+    offset = _slot_offset(board, slot)
+    return ["esptool", "--chip", ESP32_TARGETS[board.id]["chip"], "--port", port,
+            "write-flash", f"0x{offset:x}", image]
+
+
+def _write_esp32_package(folder: Path, data: bytes, info, arena: int, name: str, board,
+                         slot: int) -> list[str]:
+    """Write ``<name>-slot-<A|B>.bin``, ``partitions.csv``, ``model.tflite`` and README.md."""
+    slots = board.model_slots
+    lines = esp32_partition_lines(board)
+    offset = _slot_offset(board, slot)
+    if len(data) > slots.slot_bytes:
+        raise PackageError(f"{name} is {len(data):,} bytes; {board.id}'s model partition holds "
+                           f"{slots.slot_bytes:,}: choose a smaller variant")
+    letter = _slot_letter(slot)
+    part = slots.partition_names[slot]
+    image = f"{name}-slot-{letter}.bin"
+    command = " ".join(esptool_command(board, slot, image))
+    (folder / image).write_bytes(data)
+    (folder / "model.tflite").write_bytes(data)
+    (folder / "partitions.csv").write_text(
+        "# ESP-IDF Partition Table: the workbench's model slots (add them to your table)\n"
+        "# Name, Type, SubType, Offset, Size, Flags\n" + "\n".join(lines) + "\n")
+    fits = arena <= slots.arena_bytes
+    readme = f"""# {name}: model slot {letter} for the {board.name}
+
+Made by tinyml-workbench. Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
+
+## Files
+
+- `{image}`: the image of the data partition `{part}` (model slot {letter}): the model's
+  {len(data):,} bytes, not padded (esptool erases the 4 KiB sectors it writes; the rest of the
+  {slots.slot_bytes:,}-byte partition is not touched).
+- `partitions.csv`: the partition table lines of the model slots, in ESP-IDF's CSV format
+  (Name, Type, SubType, Offset, Size, Flags). The firmware's partition table must contain
+  them (subtype `{ESP32_DATA_SUBTYPE}`: the firmware finds the slot with
+  `esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, "{part}")`).
+- `model.tflite`: the same model, for the workbench (`workbench upload`) or a C array
+  (`create_deployment_package(model, "c-array")`).
+
+## What to do
+
+1. The board must already run the workbench firmware (or your own firmware whose partition
+   table has the lines of `partitions.csv` and reads its model from `{part}`); this file holds
+   the model only.
+2. Connect the board over USB and find its serial port (`/dev/ttyUSB0`, `COM3`, ...).
+3. Write the partition (esptool 5, `pip install esptool`; replace PORT):
+
+```
+{command}
+```
+
+   esptool resets the board into its ROM bootloader (hold BOOT if it does not), writes the
+   {len(data):,} bytes at 0x{offset:x} and verifies them. Nothing outside the partition's
+   sectors is written.
+
+The layout (`{part}` at 0x{offset:x}, {slots.slot_bytes:,} bytes) is the catalog's:
+{slots.layout_source}.
+
+The firmware needs a tensor arena of {arena:,} bytes for this model (TensorFlow Lite Micro's
+need on the host plus a margin, see docs/deploy.md); the board's budget is
+{slots.arena_bytes:,} bytes: {"it fits" if fits else "**it does not fit**: choose a smaller variant"}.
+"""
+    (folder / "README.md").write_text(readme)
+    return ["README.md", "model.tflite", "partitions.csv", image]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+from .delta import DeltaError, DeltaUnavailable, make_patch
 from .device import Device
 from .discovery import FoundDevice, find_devices, list_ports, probe_port
 from .errors import (
@@ -24,6 +25,7 @@ from .errors import (
     BadArgument,
     Busy,
     ConnectionLost,
+    DeltaBaseMismatch,
     DeviceError,
     ImageUnsigned,
     InferFailed,
@@ -56,6 +58,7 @@ from .inference import InferenceResult
 from .simcontrol import SimControls
 from .streams import SampleBlock, SensorSamples, Stream
 from .timeouts import Timeouts
+from .transfer import UploadPlan
 from .transport import DEFAULT_BAUD, MAX_BAUD, MIN_BAUD, check_baud, open_port
 
 __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBlock",
@@ -70,9 +73,11 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
            "OutOfOrder", "VerifyFailed", "NoFallback", "SlotActive", "InferFailed",
            "NotSupported", "Internal", "NoTransfer", "SlotFallback", "ImageUnsigned",
-           "SignatureInvalid", "NotPending", "SelfTestFailed",
+           "SignatureInvalid", "NotPending", "SelfTestFailed", "DeltaBaseMismatch",
            # the host's image check before an upload
-           "check_image", "ImageCheck"]
+           "check_image", "ImageCheck",
+           # delta updates (detools patches from the board's active image)
+           "make_patch", "DeltaError", "DeltaUnavailable", "UploadPlan"]
 
 MODES = ("auto", "framed", "line")
 

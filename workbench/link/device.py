@@ -232,7 +232,10 @@ class Device:
 
     def upload_model(self, model: bytes, *, slot: int | None = None, name: str = "",
                      commit: bool = True, check: bool = True, test: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> m.SlotInfo:
+                     progress: Callable[[int, int], None] | None = None,
+                     delta: bool | str = False, base: transfer.BaseSource = None,
+                     on_plan: Callable[[transfer.UploadPlan], None] | None = None
+                     ) -> m.SlotInfo:
         """Check, send, verify and (by default) commit a .tflite model or an update image
         (signed or not, :mod:`workbench.deploy.signing`); see :func:`.transfer.upload_model`.
 
@@ -244,9 +247,15 @@ class Device:
         until the commit; an interrupted upload resumes. ``test=True``: the commit
         is a test switch, kept only once :meth:`confirm_model` is called (else the
         board reverts at its next reset).
+
+        ``delta=True`` or ``"auto"`` sends a detools patch from the board's active image
+        (given as ``base``: its bytes, or a function from its SHA-256 in hex to them)
+        instead of the image; ``"auto"`` sends the full image whenever a delta is not
+        possible or not smaller. ``on_plan(UploadPlan)`` says which route is sent.
         """
         return transfer.upload_model(self.session, model, slot=slot, name=name, commit=commit,
-                                     check=check, test=test, progress=progress)
+                                     check=check, test=test, progress=progress, delta=delta,
+                                     base=base, on_plan=on_plan)
 
     def commit(self, slot: int, *, test: bool = False) -> int:
         """Make a verified slot the active model (``test=True``: until the next reset,

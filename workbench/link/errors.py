@@ -204,11 +204,19 @@ class SelfTestFailed(DeviceError):
     code = ErrorCode.SELF_TEST_FAILED
 
 
+class DeltaBaseMismatch(DeviceError):
+    """A delta patch was made from another image than the one the device runs (its
+    active slot); the message names what the device runs. detail is the active slot
+    (0xFF: none). Send the full image, or a patch made from the active image."""
+
+    code = ErrorCode.DELTA_BASE_MISMATCH
+
+
 _BY_CODE = {cls.code: cls for cls in (
     Malformed, UnknownRequest, BadArgument, Busy, NotFound, NoModel, ModelTooLarge,
     ArenaTooSmall, UnsupportedOp, ModelInvalid, OutOfOrder, VerifyFailed, NoFallback,
     SlotActive, InferFailed, NotSupported, NoTransfer, Internal, SlotFallback, ImageUnsigned,
-    SignatureInvalid, NotPending, SelfTestFailed)}
+    SignatureInvalid, NotPending, SelfTestFailed, DeltaBaseMismatch)}
 
 
 def error_from_frame(err: Error) -> DeviceError:

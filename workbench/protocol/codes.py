@@ -84,6 +84,8 @@ class ErrorCode(IntEnum):
     """MODEL_CONFIRM with no test switch on trial."""
     SELF_TEST_FAILED = 23
     """The device's self-test rejected a test switch; it reverted to the previous model."""
+    DELTA_BASE_MISMATCH = 24
+    """A delta MODEL_BEGIN (or its MODEL_END) whose base is not the image the device runs."""
 
 
 class Capability(IntFlag):
@@ -97,6 +99,8 @@ class Capability(IntFlag):
     SIGNED_ONLY = 1 << 6
     """The board was provisioned with public keys and accepts only update images signed
     by one of them (docs/protocol.md 7.6); a raw ``.tflite`` is refused (IMAGE_UNSIGNED)."""
+    DELTA = 1 << 7
+    """The board applies delta updates: MODEL_BEGIN with BeginFlag.DELTA (docs/protocol.md 7.5)."""
 
 
 class BeginFlag(IntFlag):
@@ -105,6 +109,10 @@ class BeginFlag(IntFlag):
     REPLACE_FALLBACK = 1 << 0
     """The host consents to overwrite the fallback (rollback target); it sets this
     only after its own image check passed."""
+    DELTA = 1 << 1
+    """The object sent is a detools sequential patch from the active slot's image to the
+    new one (:mod:`workbench.protocol.delta`); MODEL_BEGIN then carries ``image_size`` and
+    ``base_sha256`` after ``flags`` (docs/protocol.md 5.8, 7.5)."""
 
 
 class CommitFlag(IntFlag):

@@ -6,20 +6,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .codes import BeginFlag, CommitFlag, SlotState
-from .wire import Declared, Field, MalformedPayload, Reader
+from .wire import Declared, Field, MalformedPayload, Reader, Writer
 
 
 @dataclass(frozen=True)
 class ModelBegin(Declared):
+    """MODEL_BEGIN. With ``BeginFlag.DELTA`` in ``flags`` the object sent is a delta patch
+    of ``size`` bytes, and two more fields follow ``flags`` on the wire: ``image_size``
+    (bytes of the image the patch rebuilds) and ``base_sha256`` (SHA-256 of the image it
+    was made from, which must be the device's active image). Without DELTA they are not
+    sent and stay 0 and empty (docs/protocol.md 5.8, 7.5)."""
+
     slot: int
     size: int
     sha256: bytes
     name: str = ""
     flags: BeginFlag = BeginFlag(0)
+    image_size: int = 0
+    base_sha256: bytes = b""
 
     WHAT = "MODEL_BEGIN"
     LAYOUT = (Field("slot", "u8"), Field("size", "u32"), Field("sha256", "bytes[32]"),
-              Field("name", "str"), Field("flags", "u8", enum=BeginFlag))
+              Field("name", "str"), Field("flags", "u8", enum=BeginFlag),
+              Field("image_size", "u32"), Field("base_sha256", "bytes[32]"))
+    _DELTA_FIELDS = 2
+    """The last fields of LAYOUT, on the wire only when flags has DELTA."""
+
+    @property
+    def delta(self) -> bool:
+        return bool(self.flags & BeginFlag.DELTA)
+
+    def write(self, w: Writer) -> None:
+        if not self.delta and (self.image_size or self.base_sha256):
+            raise ValueError("image_size and base_sha256 travel only with BeginFlag.DELTA")
+        fields = self.LAYOUT if self.delta else self.LAYOUT[: -self._DELTA_FIELDS]
+        for f in fields:
+            f.write(w, getattr(self, f.name))
+
+    @classmethod
+    def read(cls, r: Reader) -> ModelBegin:
+        head = cls.LAYOUT[: -cls._DELTA_FIELDS]
+        values = {f.name: f.read(r) for f in head}
+        if values["flags"] & BeginFlag.DELTA:
+            values.update({f.name: f.read(r) for f in cls.LAYOUT[-cls._DELTA_FIELDS:]})
+        return cls(**values)
 
 
 @dataclass(frozen=True)

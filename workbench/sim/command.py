@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--key", action="append", default=[], metavar="PEM",
                    help="provision an Ed25519 public key (PEM; repeat for several): the board "
                    "then accepts only update images signed by one of them")
+    p.add_argument("--delta", choices=["on", "off"], default="on",
+                   help="apply delta updates (DELTA capability; needs detools); off: a board "
+                   "that takes full images only")
     p.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -63,7 +66,7 @@ def serve(args: argparse.Namespace) -> int:
                       sensor=args.sensor, rate=args.rate, scenario=args.scenario,
                       replay=args.replay, seed=args.seed, drop_rate=args.drop,
                       flip_rate=args.flip, exit_with_parent=args.exit_with_parent,
-                      keys=tuple(args.key))
+                      keys=tuple(args.key), delta=args.delta == "on")
     entry: list[Path] = []
 
     def announce(line: str) -> None:

@@ -37,6 +37,7 @@ from ..tflite import (
     inspect_model,
     min_arena,
 )
+from . import delta as sim_delta
 from .flash import FallbackHeld, Flash, FlashError, NotPending, PowerCut
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
@@ -77,11 +78,13 @@ class VirtualFirmware:
                  seed: int = 0, replay: str | None = None, mode: str = "framed",
                  line_sensor: str | None = None, line_rate_hz: float = 0.0,
                  clock: Callable[[], float] = time.monotonic, spawn: Spawn | None = None,
-                 keys: tuple[TrustedKey, ...] = ()):
+                 keys: tuple[TrustedKey, ...] = (), delta: bool = True):
         self.board = board
         self.keys = tuple(keys)
         """Provisioned public keys: with any, only images signed by one are accepted
         (SIGNED_ONLY, docs/protocol.md 7.6)."""
+        self.delta_enabled = delta and sim_delta.available()
+        """Applies delta patches (DELTA capability): asked for, and detools importable."""
         self.flash = flash
         self._send_bytes = send
         self._tx_backlog = tx_backlog
@@ -123,6 +126,7 @@ class VirtualFirmware:
         self.inferences = 0
         self.last_latency = 0
         self.transfer: tuple[int, int] | None = None  # (slot, size)
+        self.delta_rx: sim_delta.DeltaTransfer | None = None  # a delta patch staged in RAM
         self.runner: TflmRunner | None = None
         self.sensor_descs = tuple(
             m.SensorDesc(i, s.id, s.kind, tuple(s.channels), s.units, m.DType.from_name(s.dtype),
@@ -231,6 +235,8 @@ class VirtualFirmware:
                 | m.Capability.TELEMETRY | m.Capability.LINE_MODE | m.Capability.SIMULATED)
         if self.keys:
             caps |= m.Capability.SIGNED_ONLY
+        if self.delta_enabled:
+            caps |= m.Capability.DELTA
         active = self.flash.table.active
         serial = hashlib.sha1(f"{b.id}:{self.flash.path}".encode()).hexdigest()[:12].upper()
         info = m.Info(m.PROTOCOL_VERSION, DEFAULT_MAX_PAYLOAD, caps, b.id, b.name,
@@ -389,13 +395,25 @@ class VirtualFirmware:
     def _model_begin(self, req: Frame) -> None:
         begin = m.ModelBegin.decode(req.payload)
         slots = self.board.model_slots
-        if begin.size > slots.slot_bytes:
+        size = begin.image_size if begin.delta else begin.size  # bytes that go to the slot
+        if begin.delta:
+            active = self.flash.table.active
+            s_active = None if active is None else self.flash.slot(active)
+            problem = sim_delta.begin_problem(
+                begin, enabled=self.delta_enabled, active_slot=active,
+                active_sha256=None if s_active is None else s_active.sha256,
+                active_name="" if s_active is None else s_active.name)
+            if problem:
+                code, message, detail = problem
+                self._error(req, code, message, detail=detail)
+                return
+        if size > slots.slot_bytes:
             self._error(req, m.ErrorCode.MODEL_TOO_LARGE,
-                        f"model is {begin.size:,} bytes but a model slot on {self.board.name} "
+                        f"model is {size:,} bytes but a model slot on {self.board.name} "
                         f"holds {slots.slot_bytes:,}; quantize it to int8 or make it smaller",
                         detail=slots.slot_bytes)
             return
-        if begin.size == 0:
+        if size == 0:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, "the model is empty")
             return
         slot = self.flash.target_slot() if begin.slot == m.NO_SLOT else begin.slot
@@ -409,7 +427,7 @@ class VirtualFirmware:
             return
         try:
             resume = self.flash.begin(
-                slot, begin.size, begin.sha256.hex(), begin.name,
+                slot, size, begin.sha256.hex(), begin.name,
                 replace_fallback=bool(begin.flags & m.BeginFlag.REPLACE_FALLBACK))
         except FallbackHeld as e:
             self._error(req, m.ErrorCode.SLOT_FALLBACK, str(e), detail=slot)
@@ -417,7 +435,13 @@ class VirtualFirmware:
         except FlashError as e:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
-        self.transfer = (slot, begin.size)
+        self.transfer = (slot, size)
+        if begin.delta:  # the patch is staged in RAM: resume only what RAM still holds
+            if self.delta_rx is None or not self.delta_rx.same(slot, begin):
+                self.delta_rx = sim_delta.DeltaTransfer(slot, begin)
+            resume = self.delta_rx.staged
+        else:
+            self.delta_rx = None
         self._reply(req, m.ModelBegun(slot, resume, CHUNK_MAX, TRANSFER_WINDOW).encode())
 
     def _model_chunk(self, req: Frame) -> None:
@@ -429,6 +453,13 @@ class VirtualFirmware:
         if len(chunk.data) > CHUNK_MAX:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, f"chunk of {len(chunk.data)} bytes; "
                         f"MODEL_BEGIN allowed at most {CHUNK_MAX} (chunk_max)")
+            return
+        if self.delta_rx is not None:  # a delta: the chunk is patch bytes, staged in RAM
+            staged = self.delta_rx.stage(chunk.offset, chunk.data)
+            if isinstance(staged, tuple):
+                self._error(req, staged[0], staged[1], detail=staged[2])
+            else:
+                self._reply(req, m.Offset(staged).encode())
             return
         written = self.flash.slot(chunk.index).written
         if chunk.offset < written:  # a duplicate: already stored
@@ -450,6 +481,8 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.NO_TRANSFER, "no model transfer is open")
             return
         slot, size = self.transfer
+        if self.delta_rx is not None and not self._apply_delta(req, slot):
+            return
         s = self.flash.slot(slot)
         if s.written != size:
             self._error(req, m.ErrorCode.VERIFY_FAILED,
@@ -474,6 +507,37 @@ class VirtualFirmware:
         arena = checked.arena_limit  # the smallest arena it runs in: what it needs
         self.flash.set_state(slot, m.SlotState.VERIFIED, arena)
         self._reply(req, m.ModelVerified(slot, bytes.fromhex(digest), arena).encode())
+
+    def _apply_delta(self, req: Frame, slot: int) -> bool:
+        """MODEL_END of a delta: rebuild the image from the active slot into ``slot``
+        (:mod:`.delta`). False (after answering the error) if it cannot; then the slot is
+        INVALID, unless the patch is incomplete (the transfer stays open to be resumed)."""
+        rx = self.delta_rx
+        if rx.staged != rx.size:
+            self._error(req, m.ErrorCode.VERIFY_FAILED, f"received {rx.staged} of {rx.size} "
+                        "delta patch bytes; resume the upload", detail=rx.staged)
+            return False
+        self.delta_rx = None
+        active = self.flash.table.active
+        base = None if active is None else self.flash.read(active)
+        if base is None or hashlib.sha256(base).hexdigest() != rx.base_sha256:
+            self.transfer = None
+            self.flash.set_state(slot, m.SlotState.INVALID)
+            self._error(req, m.ErrorCode.DELTA_BASE_MISMATCH,
+                        "the active image changed since MODEL_BEGIN (a commit or rollback); "
+                        "make the patch from the image that runs now, or send the full image",
+                        detail=m.NO_SLOT if active is None else active)
+            return False
+        try:
+            sim_delta.apply(rx, base, self.flash.slot(slot).written,
+                            lambda offset, data: self.flash.write(slot, offset, data))
+        except (sim_delta.DeltaApplyError, FlashError) as e:
+            self.transfer = None
+            self.flash.set_state(slot, m.SlotState.INVALID)
+            self._error(req, m.ErrorCode.VERIFY_FAILED, f"{e}; the active model is unchanged; "
+                        "send the full image")
+            return False
+        return True
 
     def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
         """The successful probe at the smallest arena the model runs in (within the

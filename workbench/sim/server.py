@@ -116,6 +116,8 @@ class SimOptions:
     keys: tuple[str, ...] = ()
     """Paths of Ed25519 public (or private) key PEMs the board is provisioned with: with
     any, it accepts only update images signed by one of them (docs/protocol.md 7.6)."""
+    delta: bool = True
+    """Apply delta updates (announce the DELTA capability) if detools is installed."""
 
     def check(self) -> None:
         """Raise :class:`SimOptionError` naming every option out of its range
@@ -178,7 +180,7 @@ class SimServer:
                            tx_backlog=lambda: len(self.out), scenario=opts.scenario,
                            seed=opts.seed, replay=opts.replay, mode=opts.mode,
                            line_sensor=opts.sensor, line_rate_hz=opts.rate,
-                           keys=opts.trusted_keys())
+                           keys=opts.trusted_keys(), delta=opts.delta)
         self._faults_seen = self.fw.faults
 
     def _sync_faults(self) -> None:

@@ -12,7 +12,8 @@ Options (query string): ``baud`` (default: the port's baudrate; from
 ``sensor=accel,gyro&rate=200``), ``scenario``, ``replay``
 (``basicmotions``), ``seed``, ``flash`` (path of the flash file), ``drop`` and
 ``flip`` (fault rates per byte), ``key`` (an Ed25519 public key PEM the board is
-provisioned with; repeat it for several: ``key=a.pem&key=b.pem``).
+provisioned with; repeat it for several: ``key=a.pem&key=b.pem``), ``delta`` (``on``, the
+default, or ``off``: a board without delta updates).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SIM_START_TIMEOUT = 30.0
 """Seconds to wait for the virtual board to announce its port."""
 
 _OPTIONS = {"baud", "mode", "sensor", "rate", "scenario", "replay", "seed", "flash", "drop",
-            "flip", "key"}
+            "flip", "key", "delta"}
 
 
 def sim_command(url: str, baudrate: int) -> list[str]:
