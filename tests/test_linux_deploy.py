@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import start_sim
 
 from workbench.deploy import (
     PortBusy,
@@ -335,3 +336,41 @@ def test_missing_python_and_busy_port_are_named(sshd, tmp_path, sine_model):
         holder.listen(1)
         with pytest.raises(PortBusy, match=f"port {opts['runner_port']} on 127.0.0.1 is in use"):
             deploy_linux_package(pkg.path, sshd.host, **_login(sshd), **opts)
+
+
+def test_a_linux_board_runs_litert_in_the_firmware(sim_url, sine_model):
+    """sim://rpi4 (the runner of the package, started here): LiteRT, not TFLite Micro; HELLO
+    names the board without the SIMULATED capability and without sensors; the slot's arena
+    is 0 (LiteRT sizes its own memory); latencies are measured, not estimated."""
+    with open_device(sim_url("rpi4")) as dev:
+        assert dev.info.board_id == "rpi4" and dev.info.firmware.startswith("workbench-litert")
+        caps = dev.info.capabilities
+        assert caps & m.Capability.MODEL_UPDATE and caps & m.Capability.INFER
+        assert not caps & (m.Capability.SIMULATED | m.Capability.STREAM)
+        assert dev.info.sensor_count == 0
+        assert dev.info.ram_bytes == 0xFFFF_FFFF  # 4 GiB does not fit INFO's u32: saturated
+        slot = dev.upload_model(sine_model, name="sine")
+        assert slot.arena_bytes == 0
+        x = np.array([[0.25]], np.float32)
+        r = dev.infer(x)
+        assert not r.latency_estimated
+        np.testing.assert_array_equal(r.outputs[0], _litert(sine_model, x))
+
+
+def test_runner_bind_address_and_busy_port(tmp_path):
+    proc, line = start_sim("--board", "rpi4", "--bind", "0.0.0.0", "--tcp", "0",
+                           "--flash", str(tmp_path / "a.flash"))
+    try:
+        assert line.startswith("TCP 0.0.0.0:")
+        port = int(line.rsplit(":", 1)[1])
+        with open_device(f"socket://127.0.0.1:{port}") as dev:
+            assert dev.info.board_id == "rpi4"
+        busy = subprocess.run([sys.executable, "-m", "workbench.sim", "--board", "rpi4",
+                               "--bind", "0.0.0.0", "--tcp", str(port), "--flash",
+                               str(tmp_path / "b.flash")], capture_output=True, text=True,
+                              timeout=60)
+        assert busy.returncode == 2
+        assert f"TCP port {port} on 0.0.0.0 is in use by another program" in busy.stderr
+    finally:
+        proc.terminate()
+        proc.wait(10)
