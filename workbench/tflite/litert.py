@@ -37,7 +37,7 @@ __all__ = ["LITERT_CHECK_TIMEOUT_S", "LiteRtRunner", "check_litert", "litert_ver
 LITERT_CHECK_TIMEOUT_S = 60.0
 
 _RE_NO_BUILTIN = re.compile(r"Didn't find op for builtin opcode '([^']+)'")
-_RE_NO_CUSTOM = re.compile(r"unresolved custom op: (\S+?)\.?(?:\s|$)")
+_RE_NO_CUSTOM = re.compile(r"unresolved custom op: ([\w\-]+)")
 
 
 def litert_version() -> str:
@@ -160,9 +160,8 @@ def check_litert(data: bytes, *, timeout: float = LITERT_CHECK_TIMEOUT_S,
     if answer["ok"]:
         return _result(info, True, None, text, None, stage=answer["stage"])
     error = answer["error"]
-    log = text + "\n" + error
-    ops = [*dict.fromkeys(m.group(1) for m in _RE_NO_BUILTIN.finditer(log))]
-    ops += [f"CUSTOM:{c}" for c in dict.fromkeys(m.group(1) for m in _RE_NO_CUSTOM.finditer(log))]
+    ops = [*dict.fromkeys(m.group(1) for m in _RE_NO_BUILTIN.finditer(error))]
+    ops += [f"CUSTOM:{c}" for c in dict.fromkeys(m.group(1) for m in _RE_NO_CUSTOM.finditer(error))]
     if ops:
         return _result(info, False, f"LiteRT has no kernel for: {', '.join(ops)}", text,
                        ProbeFailure.UNSUPPORTED_OP, unsupported=ops, stage=answer["stage"])
