@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from conftest import start_sim
 
+from workbench.boards import get_board
 from workbench.deploy import (
     PortBusy,
     RemoteMissing,
@@ -39,6 +40,7 @@ from workbench.deploy import (
     deploy_linux_package,
     stop_linux_runner,
 )
+from workbench.deploy.linux_package import systemd_unit
 from workbench.link import open_device
 from workbench.protocol import messages as m
 
@@ -275,10 +277,29 @@ def test_package_contents(tmp_path, sine_model):
     assert "-m workbench.sim --board jetson-nano --bind" in text and "6000" in text
     subprocess.run(["sh", "-n", str(launcher)], check=True, timeout=10)  # shell syntax
     for line in ("pip install", "systemctl enable --now workbench-runner.service",
-                 "socket://raspberrypi.local:6000", "scp -r"):
+                 "socket://raspberrypi.local:6000", "scp -r pkg pi@raspberrypi.local:",
+                 "deploy_linux_package('pkg', "):
         assert line in pkg.readme
     unit = (pkg.path / "workbench-runner.service").read_text()
     _check_unit(unit, tmp_path, pkg.path)
+    # the units deploy_linux_package writes: for systemctl --user, and for root
+    for user_unit in (True, False):
+        text = systemd_unit(get_board("rpi4"), install_dir=str(pkg.path), port=6001,
+                            user_unit=user_unit, dynamic_user=False,
+                            env={"PYTHONPATH": "/a dir/with spaces"})
+        assert 'Environment="PYTHONPATH=/a dir/with spaces"' in text
+        assert ("default.target" if user_unit else "multi-user.target") in text
+        assert "DynamicUser" not in text
+        if shutil.which("systemd-analyze"):
+            placed = tmp_path / f"u{user_unit}" / "workbench-runner.service"
+            placed.parent.mkdir()
+            placed.write_text(text)
+            runtime = tmp_path / f"xdg{user_unit}"  # a user manager's runtime directory
+            runtime.mkdir(mode=0o700)
+            r = subprocess.run(["systemd-analyze", *(["--user"] if user_unit else []), "verify",
+                                str(placed)], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+            assert r.returncode == 0, r.stderr
 
 
 def _check_unit(unit: str, tmp_path, install_dir) -> None:

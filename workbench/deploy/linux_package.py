@@ -148,8 +148,9 @@ def _systemd_quote(word: str) -> str:
 
 
 def write_linux_package(folder: Path, data: bytes, info, name: str, board, *,
-                        port: int = DEFAULT_PORT) -> list[str]:
-    """Write the Linux package into the empty ``folder``; the names of its files."""
+                        port: int = DEFAULT_PORT, folder_name: str | None = None) -> list[str]:
+    """Write the Linux package into the empty ``folder``; the names of its files.
+    ``folder_name`` is the name the folder will have (the README's commands use it)."""
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise PackageError(f"port must be a TCP port 1..65535, not {port!r}")
     (folder / "model.tflite").write_bytes(data)
@@ -163,7 +164,8 @@ def write_linux_package(folder: Path, data: bytes, info, name: str, board, *,
                                 "model": "model.tflite", "size": len(data),
                                 "sha256": info.sha256}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    (folder / "README.md").write_text(_readme(data, info, name, board, port))
+    (folder / "README.md").write_text(_readme(data, info, name, board, port,
+                                              folder_name or folder.name))
     return ["README.md", LAUNCHER, "model.tflite", MANIFEST, UNIT]
 
 
@@ -190,8 +192,8 @@ def _tensor_line(t) -> str:
     return f"- `{t.name}`: {t.dtype} {list(t.shape)}{q}"
 
 
-def _readme(data: bytes, info, name: str, board, port: int) -> str:
-    q = shlex.quote
+def _readme(data: bytes, info, name: str, board, port: int, folder: str) -> str:
+    q = shlex.quote(folder)
     return f"""# {name}: a LiteRT runner for the {board.name}
 
 Made by tinyml-workbench. Model: {len(data):,} bytes, SHA-256 `{info.sha256}`.
@@ -214,7 +216,7 @@ It has no sensors of its own (its HELLO lists none).
 
 ```python
 from workbench.deploy import deploy_linux_package
-d = deploy_linux_package("{name}-{board.id}", "raspberrypi.local", user="pi",
+d = deploy_linux_package({folder!r}, "raspberrypi.local", user="pi",
                          key="~/.ssh/id_ed25519")
 d.url        # 'socket://raspberrypi.local:{port}': open_device(d.url) reaches the model
 ```
@@ -240,9 +242,9 @@ sudo {INSTALL_DIR}/venv/bin/pip install numpy pyserial pyyaml ai-edge-litert
 2. Copy this folder to the board and install it in `{INSTALL_DIR}`:
 
 ```sh
-scp -r {q(name + '-' + board.id)} pi@raspberrypi.local:
+scp -r {q} pi@raspberrypi.local:
 ssh pi@raspberrypi.local
-sudo mkdir -p {INSTALL_DIR} && sudo cp {q(name + '-' + board.id)}/* {INSTALL_DIR}/
+sudo mkdir -p {INSTALL_DIR} && sudo cp {q}/* {INSTALL_DIR}/
 ```
 
 3. Enable the unit (it runs the venv's Python as a user of its own and keeps the slots in

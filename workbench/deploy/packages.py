@@ -450,7 +450,8 @@ def _linux_package(data: bytes, name: str, board, target: str, out_dir, port) ->
     tmp.mkdir()
     try:
         files = write_linux_package(tmp, data, info, name, board,
-                                    port=DEFAULT_PORT if port is None else port)
+                                    port=DEFAULT_PORT if port is None else port,
+                                    folder_name=out.name)
         readme = (tmp / "README.md").read_text()
         if out.exists():
             out.rmdir()  # empty (checked above)

@@ -59,6 +59,11 @@ def serve(args: argparse.Namespace) -> int:
     from ..link.registry import register
     from .server import SimOptions, run
 
+    if args.tcp is None and args.bind != "127.0.0.1":
+        print(f"workbench sim: --bind {args.bind} is for a TCP board: add --tcp PORT",
+              file=sys.stderr)
+        return 2
+
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
                       sensor=args.sensor, rate=args.rate, scenario=args.scenario,
                       replay=args.replay, seed=args.seed, drop_rate=args.drop,
