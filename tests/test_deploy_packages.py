@@ -122,8 +122,11 @@ def test_resolver_method_names():
 def test_bad_targets_models_and_folders_are_refused(tmp_path, sine_model):
     with pytest.raises(UnknownBoardError):
         create_deployment_package(sine_model, "nano33", tmp_path / "a")
-    with pytest.raises(PackageError, match="rpi4.*not available yet"):
-        create_deployment_package(sine_model, "rpi4", tmp_path / "b")
+    with pytest.raises(PackageError, match="port= is for a Linux board"):
+        create_deployment_package(sine_model, "c-array", tmp_path / "b", port=5555)
+    with pytest.raises(PackageError, match="TCP port 1..65535"):
+        create_deployment_package(sine_model, "rpi4", tmp_path / "b", port=70000)
+    assert not (tmp_path / "b").exists()
     with pytest.raises(PackageError, match="cannot package"):
         create_deployment_package(b"TFL3 but not a model", "c-array", tmp_path / "c")
     busy = tmp_path / "busy"

@@ -95,11 +95,6 @@ def test_bad_urls_say_what_to_do(url, match):
         open_device(url)
 
 
-def test_linux_boards_are_not_simulated(sim_url):
-    with pytest.raises(OpenError, match="Linux board.*nano33ble"):
-        open_device(sim_url("rpi4"))
-
-
 def test_unknown_board_suggests_the_right_one(sim_url):
     with pytest.raises(OpenError, match="nano33ble"):
         open_device("sim://nano33bl")

@@ -135,8 +135,26 @@ def test_a_checked_image_needs_the_arena_the_board_reports(sim_url, sine_model):
 
 
 def test_a_litert_board_is_not_judged_by_tflite_micro(sine_model):
-    with pytest.raises(ValueError, match="litert, not TFLite Micro"):
-        check_image(sine_model, get_board("rpi4"))
+    """A Linux board runs LiteRT: the check loads the model there; no TFLite Micro arena."""
+    checked = check_image(sine_model, get_board("rpi4"))
+    assert checked.arena_bytes == 0 and checked.probe.ok and checked.probe.arena_limit == 0
+    with pytest.raises(ModelInvalid):
+        check_image(b"TFL3 not a model", get_board("rpi4"))
+    with pytest.raises(UnsupportedOp, match="LiteRT has no kernel for: CUSTOM:MyFancyOp: "
+                       "Raspberry Pi 4 Model B runs LiteRT"):
+        check_image(_with_op(schema.BuiltinOperator.CUSTOM, b"MyFancyOp"), get_board("rpi4"))
+
+
+def test_a_litert_runner_refuses_what_litert_cannot_run(sim_url, sine_model):
+    """The device side: sim://rpi4 checks each image in LiteRT at MODEL_END and keeps its
+    model when one does not run there."""
+    with open_device(sim_url("rpi4")) as dev:
+        dev.upload_model(sine_model)
+        with pytest.raises(UnsupportedOp, match="CUSTOM:MyFancyOp"):
+            dev.upload_model(_with_op(schema.BuiltinOperator.CUSTOM, b"MyFancyOp"), check=False)
+        table = dev.slots()
+        assert table.active == 0 and table.slots[1].state == m.SlotState.INVALID
+        assert dev.infer(np.array([[0.5]], np.float32)).outputs[0].shape == (1, 1)
 
 
 def test_too_small_an_arena_is_named_with_both_figures(sine_model):

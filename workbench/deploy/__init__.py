@@ -7,6 +7,7 @@ deployment unless forced), upload it to a device and record the deployment in th
 build a package a user can take away (:func:`create_deployment_package`). Signed updates:
 :func:`generate_key` once, then :func:`make_update_image` (or ``deploy_model(..., key=...)``)
 gives an MCUboot image a board provisioned with the key's public half accepts.
+A Linux board's package is installed over SSH and reached over TCP (:func:`deploy_linux_package`).
 
 ``import workbench.deploy`` is light: each name loads its module on first use.
 """
@@ -31,6 +32,11 @@ _LAZY = {
     "SigningKey": ".signing", "SigningError": ".signing", "UpdateImage": ".signing",
     "generate_key": ".signing", "load_key": ".signing", "load_public_key": ".signing",
     "make_update_image": ".signing", "read_update_image": ".signing",
+    "deploy_linux_package": ".linux_ssh", "stop_linux_runner": ".linux_ssh",
+    "LinuxDeployment": ".linux_ssh", "LinuxDeployError": ".linux_ssh",
+    "SshAuthError": ".linux_ssh", "SshUnreachable": ".linux_ssh",
+    "SshHostKeyError": ".linux_ssh", "RemoteMissing": ".linux_ssh", "PortBusy": ".linux_ssh",
+    "RunnerFailed": ".linux_ssh",
 }
 
 __all__ = sorted(_LAZY)

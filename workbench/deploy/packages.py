@@ -10,6 +10,9 @@ text). Targets (docs/deploy.md, "Deployment packages"):
 - ``"esp32-devkitc"``, ``"esp-eye"`` (ESP32): the model as the image of the slot's ESP-IDF data
   partition, the partition table lines (:func:`esp32_partition_lines`) and the ``esptool``
   command that writes it (:func:`esptool_command`), with the ``.tflite`` and a README.
+- ``"rpi4"``, ``"jetson-nano"`` (Linux boards, runtime LiteRT): the model, a launcher of
+  the LiteRT runner that speaks the framed protocol on TCP, a systemd unit and a README
+  (:mod:`.linux_package`); :func:`workbench.deploy.deploy_linux_package` installs it over SSH.
 - ``"c-array"``, or the id of any other catalog microcontroller (``"nano33ble"``, ...):
   the classic TensorFlow Lite Micro flow. ``model_data.h`` / ``model_data.cc`` hold the model
   as a 16-byte-aligned ``const unsigned char g_model[]``, its length ``g_model_len`` and the
@@ -120,7 +123,8 @@ def resolver_method(op: str) -> str | None:
 
 def create_deployment_package(model: Any, target: str = "c-array",
                               out_dir: str | os.PathLike | None = None, *,
-                              arena_bytes: int | None = None, slot: int = 0) -> DeploymentPackage:
+                              arena_bytes: int | None = None, slot: int = 0,
+                              port: int | None = None) -> DeploymentPackage:
     """Write a deployment package for ``model`` to ``out_dir`` and describe it.
 
     ``model`` is a :class:`~workbench.deploy.ModelVersion` (its recorded measurement gives
@@ -130,6 +134,9 @@ def create_deployment_package(model: Any, target: str = "c-array",
     package is built in a temporary folder beside it and renamed into place, so it appears
     whole or not at all. ``arena_bytes`` overrides the measured need (the margin is still
     added). ``slot`` is the model slot a UF2 or ESP32 package writes (0: slot A, 1: slot B).
+    A Linux board (``"rpi4"``, ``"jetson-nano"``) gets a LiteRT runner package
+    (:mod:`.linux_package`): ``port`` is its TCP port (default 5555); its model is checked in
+    LiteRT (a child process), not TFLite Micro, and has no arena.
 
     Side effects: without a measured arena, TFLite Micro is probed in child processes
     (:func:`workbench.tflite.min_arena`), typically for a few seconds.
@@ -144,6 +151,11 @@ def create_deployment_package(model: Any, target: str = "c-array",
 
     data, name, measured = _model_of(model)
     board = _target_board(target)
+    if board is not None and board.runtime == "litert":
+        return _linux_package(data, name, board, target, out_dir, port)
+    if port is not None:
+        raise PackageError(f"port= is for a Linux board's runner (rpi4, jetson-nano); the "
+                           f"{target} package has no TCP port")
     try:
         info = inspect_model(data)
     except ModelError as e:
@@ -203,6 +215,8 @@ def _target_board(target: str):
     from ..boards import get_board
 
     board = get_board(target)
+    if board.runtime == "litert":
+        return board  # a Linux board: the LiteRT runner package (linux_package.py)
     if board.kind != "mcu" or board.runtime != "tflite-micro":
         raise PackageError(f"{board.id} ({board.name}) runs {board.runtime} on {board.kind}, not "
                            "TensorFlow Lite Micro: its package is not available yet; use "
@@ -527,3 +541,37 @@ need on the host plus a margin, see docs/deploy.md); the board's budget is
 """
     (folder / "README.md").write_text(readme)
     return ["README.md", "model.tflite", "partitions.csv", image]
+
+
+def _linux_package(data: bytes, name: str, board, target: str, out_dir, port) -> DeploymentPackage:
+    """The package of a LiteRT board (:mod:`.linux_package`), built in a temporary folder
+    beside ``out_dir`` and renamed into place."""
+    from ..tflite import ModelError, inspect_model
+    from .linux_package import DEFAULT_PORT, check_model, write_linux_package
+
+    try:
+        info = inspect_model(data)
+    except ModelError as e:
+        raise PackageError(f"cannot package {name}: {e}") from e
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}-{target}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PackageError(f"{out} already exists and is not empty: choose another out_dir or "
+                           "remove it first (nothing was written)")
+    check_model(data, name, board)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
+    tmp.mkdir()
+    try:
+        files = write_linux_package(tmp, data, info, name, board,
+                                    port=DEFAULT_PORT if port is None else port,
+                                    folder_name=out.name)
+        readme = (tmp / "README.md").read_text()
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return DeploymentPackage(path=out, files=[out / f for f in files], target=target,
+                             readme=readme, sha256=info.sha256, arena_bytes=None,
+                             ops=list(info.ops))

@@ -16,7 +16,9 @@ and raises the error the device would, with the real reason and the numbers:
    :class:`ModelInvalid`);
 3. it is not a dynamic-range ("hybrid") model (:func:`workbench.tflite.hybrid_ops`;
    :class:`UnsupportedOp` naming it hybrid: TFLite Micro has no hybrid kernels);
-4. it runs in TFLite Micro in the board's tensor arena
+4. it runs in TFLite Micro in the board's tensor arena (a board whose catalog runtime is
+   LiteRT, a Linux board's runner: it loads and runs in LiteRT instead, hybrid models
+   allowed, no arena)
    (:func:`workbench.tflite.min_arena`, in a child process): :class:`UnsupportedOp`
    with the missing kernels by name, :class:`ArenaTooSmall` with the arena the
    model needs and the one the board has, else :class:`ModelInvalid`.
@@ -90,10 +92,6 @@ class ImageCheck:
 def _target(target: m.Info | Board) -> tuple[int, int, str, bool]:
     """(slot bytes, arena bytes, board name, signed only)."""
     if isinstance(target, Board):
-        if target.runtime != "tflite-micro":
-            raise ValueError(f"{target.name} runs {target.runtime}, not TFLite Micro; "
-                             "check_image() checks what a TFLite Micro board accepts (for a "
-                             "board that answers HELLO, pass its Device.info)")
         return target.model_slots.slot_bytes, target.model_slots.arena_bytes, target.name, False
     keyed = bool(int(target.capabilities) & m.Capability.SIGNED_ONLY)
     return target.slot_bytes, target.arena_bytes, target.board_name, keyed
@@ -118,6 +116,16 @@ def _open(data: bytes, board: str, keyed: bool) -> tuple[bytes, McubootImage | N
         raise ImageUnsigned(f"{board} accepts only models signed by a key it was provisioned "
                             f"with (SIGNED_ONLY) and this is {what}: {_SIGN_HINT}")
     return opened.model, opened.image
+
+
+def _runs_litert(target: m.Info | Board) -> bool:
+    """A board whose catalog runtime is LiteRT (a Linux board's runner, docs/deploy.md)."""
+    if isinstance(target, Board):
+        return target.runtime == "litert"
+    from ..boards import load_catalog
+
+    board = load_catalog().get(target.board_id)
+    return board is not None and board.runtime == "litert"
 
 
 def check_image(model: bytes, target: m.Info | Board, *,
@@ -145,8 +153,6 @@ def check_image(model: bytes, target: m.Info | Board, *,
         UnsupportedOp: a kernel TFLite Micro lacks (named), or a hybrid model.
         ArenaTooSmall: needs more tensor arena than the board has (both figures).
         TypeError: ``model`` is not bytes-like.
-        ValueError: ``target`` is a catalog board whose runtime is not TFLite Micro
-            (LiteRT runs hybrid models and has other kernels).
     """
     if not isinstance(model, (bytes, bytearray, memoryview)):
         raise TypeError(f"check_image() needs the model's bytes, not {type(model).__name__}")
@@ -161,6 +167,8 @@ def check_image(model: bytes, target: m.Info | Board, *,
         info = inspect_model(model)
     except ModelError as e:
         raise ModelInvalid(str(e)) from None
+    if _runs_litert(target):
+        return _check_litert(sent, model, image, info, slot_bytes, arena, board, spawn)
     hybrid = hybrid_ops(info)
     if hybrid:
         raise UnsupportedOp(f"{HYBRID_MESSAGE} ({', '.join(hybrid)})")
@@ -172,6 +180,22 @@ def check_image(model: bytes, target: m.Info | Board, *,
         raise ModelInvalid(str(e)) from None
     return ImageCheck(len(sent), hashlib.sha256(sent).digest(), fit.needed_bytes, slot_bytes,
                       arena, info, fit.probe, image)
+
+
+def _check_litert(sent: bytes, model: bytes, image: McubootImage | None, info: ModelInfo,
+                  slot_bytes: int, arena: int, board: str, spawn: Spawn | None) -> ImageCheck:
+    """A LiteRT board's check: the model loads and runs once in LiteRT (a child process);
+    hybrid models are fine there, and LiteRT has no arena to fit (``arena_bytes`` 0)."""
+    from ..tflite.litert import check_litert
+
+    result = check_litert(model, spawn=spawn)
+    if result.failure is ProbeFailure.UNSUPPORTED_OP:
+        raise UnsupportedOp(f"{result.error}: {board} runs LiteRT, which cannot run this model")
+    if not result.ok:
+        raise ModelInvalid(f"the model does not run in LiteRT, the runtime of {board}: "
+                           f"{result.error}")
+    return ImageCheck(len(sent), hashlib.sha256(sent).digest(), 0, slot_bytes, arena, info,
+                      result, image)
 
 
 def _refusal(model: bytes, result: ProbeResult, arena: int, board: str,

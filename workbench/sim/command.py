@@ -24,7 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="line rate to pace output at")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0: any)")
+    where.add_argument("--tcp", type=int, metavar="PORT",
+                       help="serve on TCP PORT of --bind's address (0: any free port)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
+                   help="with --tcp: the address to listen on (default 127.0.0.1; 0.0.0.0: every "
+                   "interface, e.g. a Raspberry Pi's runner)")
     p.add_argument("--flash", help="flash file (default ~/.cache/workbench/sim/<board>.flash)")
     p.add_argument("--mode", choices=["framed", "line", "smp"], default="framed",
                    help="line: behave like a sketch printing CSV; smp: like a Zephyr board "
@@ -62,11 +66,16 @@ def serve(args: argparse.Namespace) -> int:
     from ..link.registry import register
     from .server import SimOptions, run
 
+    if args.tcp is None and args.bind != "127.0.0.1":
+        print(f"workbench sim: --bind {args.bind} is for a TCP board: add --tcp PORT",
+              file=sys.stderr)
+        return 2
+
     opts = SimOptions(board=args.board, baud=args.baud, flash=args.flash, mode=args.mode,
                       sensor=args.sensor, rate=args.rate, scenario=args.scenario,
                       replay=args.replay, seed=args.seed, drop_rate=args.drop,
                       flip_rate=args.flip, exit_with_parent=args.exit_with_parent,
-                      keys=tuple(args.key), delta=args.delta == "on")
+                      keys=tuple(args.key), delta=args.delta == "on", bind=args.bind)
     entry: list[Path] = []
 
     def announce(line: str) -> None:

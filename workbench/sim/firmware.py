@@ -25,25 +25,16 @@ from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from ..protocol.image import ImageError, TrustedKey, open_image
-from ..tflite import (
-    HYBRID_MESSAGE,
-    ModelError,
-    ProbeError,
-    ProbeFailure,
-    ProbeResult,
-    Spawn,
-    TflmRunner,
-    hybrid_ops,
-    inspect_model,
-    min_arena,
-)
+from ..tflite import ModelError, ProbeResult, Spawn
 from . import delta as sim_delta
+from .engines import TflmEngine, engine_for
 from .flash import FallbackHeld, Flash, FlashError, NotPending, PowerCut
 from .replay import REPLAY_SCENARIOS
 from .sensors import SCENARIOS
 from .sources import make_source
 
-FIRMWARE_VERSION = "workbench-sim 1.0"
+FIRMWARE_VERSION = TflmEngine.firmware
+"""INFO's firmware name of the virtual microcontroller (a LiteRT runner names LiteRT's version)."""
 TX_BUFFER_BYTES = 4096
 """Sensor blocks are discarded while more than this is waiting to be sent."""
 TRANSFER_WINDOW = 4
@@ -102,6 +93,8 @@ class VirtualFirmware:
                              "offers " + ", ".join(available))
         self._spawn = spawn
         """Starts TFLite Micro probe processes (None: subprocess.Popen)."""
+        self.engine = engine_for(board, spawn=spawn)
+        """Runs the models: TFLite Micro or LiteRT, by the board's runtime (sim/engines.py)."""
         self._verified: dict[str, ProbeResult] = {}
         """SHA-256 -> the probe that verified that image at MODEL_END, reused at commit."""
         self._boot(mode, line_sensor)
@@ -127,7 +120,7 @@ class VirtualFirmware:
         self.last_latency = 0
         self.transfer: tuple[int, int] | None = None  # (slot, size)
         self.delta_rx: sim_delta.DeltaTransfer | None = None  # a delta patch staged in RAM
-        self.runner: TflmRunner | None = None
+        self.runner = None  # the engine's runner for the active model
         self.sensor_descs = tuple(
             m.SensorDesc(i, s.id, s.kind, tuple(s.channels), s.units, m.DType.from_name(s.dtype),
                          float(s.scale), float(s.rate_hz), tuple(float(r) for r in s.rates_hz))
@@ -160,8 +153,7 @@ class VirtualFirmware:
         verified = self._verified.get(hashlib.sha256(image).hexdigest())
         try:  # verified at MODEL_END in this session: no second probe; else (boot) probe once
             model = open_image(image, self.keys).model  # a keyed board re-checks the signature
-            self.runner = TflmRunner(model, self.board.model_slots.arena_bytes, probed=verified,
-                                     spawn=self._spawn)
+            self.runner = self.engine.load(model, verified)
         except (ModelError, ImageError) as e:  # it passed once; the interpreter or keys changed?
             self.logs.append(f"active model failed to load: {e}")
 
@@ -231,16 +223,21 @@ class VirtualFirmware:
         if self.mode == m.Mode.LINE:
             self.mode, self.line, self.line_more = m.Mode.FRAMED, None, []
         b, slots = self.board, self.board.model_slots
-        caps = (m.Capability.STREAM | m.Capability.INFER | m.Capability.MODEL_UPDATE
-                | m.Capability.TELEMETRY | m.Capability.LINE_MODE | m.Capability.SIMULATED)
+        caps = m.Capability.INFER | m.Capability.MODEL_UPDATE | m.Capability.TELEMETRY
+        if self.sensor_descs or self.engine.simulated:  # a LiteRT runner without sensors
+            caps |= m.Capability.STREAM | m.Capability.LINE_MODE  # streams nothing
+        if self.engine.simulated:
+            caps |= m.Capability.SIMULATED
         if self.keys:
             caps |= m.Capability.SIGNED_ONLY
         if self.delta_enabled:
             caps |= m.Capability.DELTA
         active = self.flash.table.active
         serial = hashlib.sha1(f"{b.id}:{self.flash.path}".encode()).hexdigest()[:12].upper()
+        u32 = lambda n: min(n, limits.U32_MAX)  # noqa: E731 - a Linux board's 4 GiB, 32 GB
         info = m.Info(m.PROTOCOL_VERSION, DEFAULT_MAX_PAYLOAD, caps, b.id, b.name,
-                      FIRMWARE_VERSION, b.mcu, b.core, b.clock_hz, b.flash_bytes, b.ram_bytes,
+                      self.engine.firmware, b.mcu, b.core, u32(b.clock_hz), u32(b.flash_bytes),
+                      u32(b.ram_bytes),
                       slots.count, m.NO_SLOT if active is None else active, slots.slot_bytes,
                       slots.arena_bytes, len(self.sensor_descs), self.uptime_ms(), serial)
         # A lone delimiter first flushes whatever text or noise the host's parser holds.
@@ -373,7 +370,7 @@ class VirtualFirmware:
             tensors.append(m.Tensor(m.DType.from_name(np.dtype(arr.dtype).name), tuple(arr.shape),
                                     arr.astype(arr.dtype.newbyteorder("<")).tobytes(),
                                     float(scale), int(zp)))
-        flags = m.RESULT_LATENCY_ESTIMATED
+        flags = m.RESULT_LATENCY_ESTIMATED if self.engine.simulated else 0
         needed = self.flash.slot(self.flash.table.active).arena_bytes  # as MODEL_END said
         result = m.Result(self.last_latency, needed, flags, tuple(tensors))
         payload = result.encode()
@@ -540,36 +537,15 @@ class VirtualFirmware:
         return True
 
     def _check_model(self, image: bytes) -> ProbeResult | tuple[m.ErrorCode, str]:
-        """The successful probe at the smallest arena the model runs in (within the
-        board's), else the error code and message. A hybrid (dynamic-range) model is
-        refused by name before TFLM runs: TFLM would only say "failed to prepare".
-        An update image is opened first: its structure, SHA-256, signature (keyed board),
-        manifest (docs/protocol.md 7.6); the model checked is its payload."""
-        limit = self.board.model_slots.arena_bytes
+        """The engine's verdict (sim/engines.py) on the model: the successful probe (its
+        ``arena_limit`` is the arena the model needs; 0 for LiteRT), else the error code and
+        message. An update image is opened first: its structure, SHA-256, signature (keyed
+        board), manifest (docs/protocol.md 7.6); the model checked is its payload."""
         try:
-            image = open_image(image, self.keys).model
+            model = open_image(image, self.keys).model
         except ImageError as e:
             return e.code, str(e)
-        try:
-            hybrid = hybrid_ops(inspect_model(image))
-        except ModelError as e:
-            return m.ErrorCode.MODEL_INVALID, str(e)
-        if hybrid:
-            return m.ErrorCode.UNSUPPORTED_OP, f"{HYBRID_MESSAGE} ({', '.join(hybrid)})"
-        try:
-            return min_arena(image, limit, spawn=self._spawn).probe
-        except ProbeError as e:
-            result = e.result
-        except ModelError as e:  # malformed, or the arena search gave up
-            return m.ErrorCode.MODEL_INVALID, str(e)
-        if result.failure is ProbeFailure.UNSUPPORTED_OP:
-            return (m.ErrorCode.UNSUPPORTED_OP,
-                    f"TFLite Micro on this firmware lacks: {', '.join(result.unsupported_ops)}")
-        if result.failure in (ProbeFailure.ARENA_TOO_SMALL, ProbeFailure.CRASH):
-            return (m.ErrorCode.ARENA_TOO_SMALL,
-                    f"the model does not run in the {limit:,}-byte tensor arena of "
-                    f"{self.board.name}: {result.error or 'the interpreter ran out of memory'}")
-        return m.ErrorCode.MODEL_INVALID, f"the model does not run: {result.error}"
+        return self.engine.check(model)
 
     def _model_commit(self, req: Frame) -> None:
         commit = m.ModelCommit.decode(req.payload)

@@ -2,8 +2,13 @@
 
 ``python -m workbench.sim --board nano33ble --pty`` opens a pseudo-terminal
 and prints ``PTY /dev/pts/N`` on stdout (one line, flushed) once it is ready;
-``--tcp PORT`` listens on 127.0.0.1 and prints ``TCP host:port``. Any program
-can then open that path with pyserial, or ``socket://host:port``.
+``--tcp PORT`` listens on 127.0.0.1 (``--bind ADDR``: another address, ``0.0.0.0``
+for every interface, as a Linux board's runner does) and prints ``TCP host:port``. Any
+program can then open that path with pyserial, or ``socket://host:port``.
+
+The board's catalog ``runtime`` picks the firmware's inference engine
+(:mod:`.engines`): TFLite Micro for microcontrollers, LiteRT for Linux boards
+(``--board rpi4``: the LiteRT runner of a Raspberry Pi's deployment package).
 
 One thread runs everything: it reads what the host sent, at most at the
 line rate (baud/10 bytes per second, as a UART would deliver it), hands it to
@@ -26,7 +31,7 @@ import tty
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..boards import get_board, load_catalog
+from ..boards import get_board
 from ..errors import WorkbenchError
 from ..protocol import limits
 from ..protocol.image import KeyFileError, TrustedKey
@@ -118,6 +123,9 @@ class SimOptions:
     any, it accepts only update images signed by one of them (docs/protocol.md 7.6)."""
     delta: bool = True
     """Apply delta updates (announce the DELTA capability) if detools is installed."""
+    bind: str = "127.0.0.1"
+    """TCP: the address to listen on (``0.0.0.0``: every interface, as a Linux board's
+    runner does so that ``socket://board:PORT`` reaches it)."""
 
     def check(self) -> None:
         """Raise :class:`SimOptionError` naming every option out of its range
@@ -159,10 +167,6 @@ class SimServer:
         opts.check()
         self.opts = opts
         self.board = get_board(opts.board)
-        if self.board.kind != "mcu":
-            raise ValueError(f"{self.board.name} is a Linux board, reached over SSH and running "
-                             "LiteRT; the virtual board simulates microcontrollers. Pick one of: "
-                             + ", ".join(b for b, v in load_catalog().items() if v.kind == "mcu"))
         slots = self.board.model_slots
         self.flash = Flash(opts.flash or default_flash_path(self.board.id), slots.count,
                            slots.slot_bytes)
@@ -280,6 +284,28 @@ def _open_pty() -> tuple[int, str]:
     return master, path
 
 
+def _listen(bind: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``bind:port`` (IPv4 or IPv6 by the address's form).
+    Raises :class:`SimOptionError` saying why it cannot listen (port in use, no such
+    address on this machine)."""
+    try:
+        family = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as e:
+        raise SimOptionError(f"--bind {bind}: not an address of this machine ({e})") from None
+    lsock = socket.socket(family, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        lsock.bind((bind, port))
+    except OSError as e:
+        lsock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise SimOptionError(f"TCP port {port} on {bind} is in use by another program; "
+                                 "stop it or choose another --tcp PORT") from None
+        raise SimOptionError(f"cannot listen on {bind}:{port}: {e.strerror or e}") from None
+    lsock.listen(1)
+    return lsock
+
+
 def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
         announce=print) -> int:
     """Run the virtual board until killed (pty) or forever accepting TCP clients."""
@@ -296,12 +322,13 @@ def run(opts: SimOptions, *, pty: bool = True, tcp_port: int | None = None,
             sys.stdout.flush()
             why = server.serve_fd(master, is_pty=True)
             return 0 if why in ("disconnect", "the program that started this board has ended") else 1
-        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lsock.bind(("127.0.0.1", tcp_port))
-        lsock.listen(1)
-        host, port = lsock.getsockname()
-        announce(f"TCP {host}:{port}")
+        try:
+            lsock = _listen(opts.bind, tcp_port)
+        except SimOptionError as e:
+            print(f"workbench sim: {e}", file=sys.stderr)
+            return 2
+        host, port = lsock.getsockname()[:2]
+        announce(f"TCP {f'[{host}]' if ':' in host else host}:{port}")
         sys.stdout.flush()
         while True:
             conn, _ = lsock.accept()
