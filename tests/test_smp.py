@@ -107,9 +107,9 @@ def board(tmp_path):
     procs = []
     flash = tmp_path / "smp.flash"
 
-    def start() -> str:
+    def start(*extra: str) -> str:
         proc, line = start_sim("--mode", "smp", "--pty", "--baud", "921600",
-                               "--flash", str(flash))
+                               "--flash", str(flash), *extra)
         assert line.startswith("PTY ")
         procs.append(proc)
         return line.split()[1]
@@ -319,3 +319,21 @@ def test_smp_update_end_to_end(board, sign, model_a, model_b, sine_model, tmp_pa
         smp_update(port, sign(b"not a model" * 50))
     assert e.value.rc == 29
     assert running_model(port) == hashlib.sha256(model_a).hexdigest()
+
+
+def test_a_keyed_board_takes_only_images_signed_by_its_key(board, key, sign, model_a,
+                                                           tmp_path):
+    other = tmp_path / "other.pem"
+    subprocess.run([IMGTOOL, "keygen", "-k", str(other), "-t", "ed25519"], check=True)
+    port = board("--key", str(key))          # provisioned with the public half of `key`
+    src, forged = tmp_path / "in.bin", tmp_path / "forged.bin"
+    src.write_bytes(model_a)
+    subprocess.run([IMGTOOL, "sign", "-k", str(other), "--header-size", "0x20", "--pad-header",
+                    "--align", "4", "--version", "1.0.0", "--slot-size", str(SLOT),
+                    str(src), str(forged)], check=True, capture_output=True)
+    with pytest.raises(SMPUploadError):
+        upload(port, forged.read_bytes())
+    assert images(port) == {}                 # refused when the upload ended: not listed
+    good = sign(model_a, "1.0.0")
+    assert upload(port, good)[-1] == len(good)
+    assert images(port)[0]["hash"] == mcuboot_hash(good)

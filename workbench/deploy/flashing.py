@@ -71,7 +71,7 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
                  name: str | None = None, gates: GateReport | None = None, force: bool = False,
                  progress: Callable[[int, int], None] | None = None,
                  key: Any = None, delta: bool | str = "auto", base: bytes | None = None,
-                 **gate_options: Any) -> DeployResult:
+                 test: bool = False, **gate_options: Any) -> DeployResult:
     """Gate ``model`` for ``device``'s board, upload it, commit it, and record the deployment.
 
     Args:
@@ -100,6 +100,13 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             bytes). Needed for a board with the SIGNED_ONLY capability; without it such a
             board refuses the model before any byte is sent (``ImageUnsigned``). The gates
             run on the model itself; the device reports the image's SHA-256.
+        test: a test switch instead of a permanent one (MCUboot's semantics,
+            docs/protocol.md 7.4): the model is sent as an update image carrying its
+            manifest (signed with ``key`` if given, else unsigned), the board runs it at
+            once and self-tests it on the manifest's golden pairs. When they match, the
+            board confirms it (the slot is ACTIVE); when they do not, it reverts and
+            ``SelfTestFailed`` is raised; a board without a self-test leaves it on trial
+            (TESTING: ``device.confirm_model()`` keeps it, a reset reverts it).
 
     Side effects: writes the model into the device's inactive slot and makes it active (the
     previous model becomes the fallback); with a registry, may add a version and always
@@ -110,6 +117,8 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
         SigningError: ``key`` cannot sign (checked before the gates run).
         workbench.link.ImageUnsigned: the board accepts only signed images and no ``key``
             was given; nothing was sent (recorded as a failed deployment).
+        workbench.link.SelfTestFailed: with ``test=True``, the board's self-test rejected the
+            model and it runs the previous one again (recorded as a failed deployment).
         workbench.link.NotFramed: the device is a line-mode sketch (it cannot take models).
         workbench.link.LinkError: the upload failed (a device error such as
             ``ModelTooLarge``, or a lost link); the registry has the failed deployment.
@@ -137,10 +146,15 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
     sent = blob
     if signer is not None:
         sent = _signed(blob, version, reg, signer, name or label)
+    elif test:  # the manifest travels in an (unsigned) update image, for the self-test
+        from .signing import make_update_image
+
+        sent = make_update_image(version if version is not None else blob,
+                                 name=version.name if version is not None else label)
     plans: list[UploadPlan] = []
     started = time.perf_counter()
     try:
-        slot = device.upload_model(sent, name=label, progress=progress, delta=delta,
+        slot = device.upload_model(sent, name=label, progress=progress, delta=delta, test=test,
                                    base=base if base is not None else _registry_base(reg),
                                    on_plan=plans.append)
     except LinkError as exc:
@@ -157,6 +171,7 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
             result={"ok": True, "slot": slot.index, "state": slot.state.name,
                     "arena_bytes": slot.arena_bytes, "sha256": slot.sha256.hex(),
                     "signed_by": signer.key_hash if signer is not None else None,
+                    "switch": "test" if test else "permanent",
                     "upload_seconds": round(seconds, 3), "route": plans[-1].kind,
                     "sent_bytes": plans[-1].sent_bytes, "route_reason": plans[-1].reason})
     return DeployResult(gates=report, slot=slot, version=version, deployment=deployment,
@@ -164,15 +179,22 @@ def deploy_model(model: Any, device: Device, *, registry: ModelRegistry | str | 
 
 
 def _registry_base(reg: ModelRegistry | None) -> Callable[[str], bytes | None] | None:
-    """The registry's model bytes by SHA-256 (None when it holds no readable version)."""
+    """The registry's model bytes, or a version's stored signed image, by SHA-256 (None
+    when it holds no readable one)."""
     if reg is None:
         return None
 
     def lookup(sha256: str) -> bytes | None:
-        version = reg.find(sha256)
         try:
-            return version.read_model() if version is not None else None
+            version = reg.find(sha256)
+            if version is not None:
+                return version.read_model()
+            for name in reg.models():        # the board may run a version's signed image
+                for v in reg.versions(name):
+                    if (v.signed_image or {}).get("sha256") == sha256:
+                        return v.read_signed_image()
         except WorkbenchError:  # changed on disk: not a base to patch from
             return None
+        return None
 
     return lookup

@@ -25,6 +25,7 @@ from ..protocol import limits
 from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from ..protocol.image import ImageError, TrustedKey, open_image
+from ..protocol.manifest import ManifestError, UpdateManifest
 from ..tflite import ModelError, ProbeResult, Spawn
 from . import delta as sim_delta
 from .engines import TflmEngine, engine_for
@@ -558,6 +559,8 @@ class VirtualFirmware:
         self._load_active()
         if test and self.flash.table.testing == slot:
             verdict = self.self_test(slot)
+            while self.logs:  # the self-test's outcome, to the host that asked for the switch
+                self._event(m.Msg.LOG, m.Log(1 if verdict else 2, self.logs.pop(0)).encode())
             if verdict is True:
                 self.flash.confirm()
             elif verdict is False:
@@ -574,9 +577,32 @@ class VirtualFirmware:
         """Decide a test switch right after it took effect (the new model is loaded in
         ``self.runner``): True confirms it, False reverts it (MODEL_COMMIT then answers
         SELF_TEST_FAILED), None leaves it on trial for the host's MODEL_CONFIRM (or the
-        revert at the next reset). The reference has no self-test yet: None.
-        The place for a manifest's golden input/output pairs (docs/protocol.md 7.4)."""
-        return None
+        revert at the next reset).
+
+        The self-test (docs/protocol.md 7.4): when the slot holds an update image whose
+        manifest carries golden input/output pairs, each golden input runs through the new
+        model and its outputs must equal the golden ones bit for bit (TFLite Micro on the
+        host made them; the same kernels run here). No manifest, no golden pairs, or a
+        runtime other than TFLite Micro (LiteRT's int8 kernels may differ from TFLM's by one
+        quantization step): None. The outcome is logged (``self.logs``).
+        """
+        if self.runner is None:
+            self.logs.append(f"self-test of slot {slot}: the model did not load")
+            return False
+        if not isinstance(self.engine, TflmEngine):
+            return None
+        try:
+            opened = open_image(self.flash.read(slot), self.keys)
+            raw = opened.image.manifest if opened.image is not None else None
+            manifest = UpdateManifest.from_cbor(raw) if raw is not None else None
+        except (ImageError, ManifestError) as e:  # it verified at MODEL_END: changed since?
+            self.logs.append(f"self-test of slot {slot}: {e}")
+            return False
+        if manifest is None or not manifest.golden:
+            return None
+        result = manifest.self_test(self.runner.invoke)
+        self.logs.append(f"slot {slot}: {result.summary()}")
+        return result.ok
 
     def _model_confirm(self, req: Frame) -> None:
         try:

@@ -679,6 +679,20 @@ class Flash:
                 return i
         return 0
 
+    def erase(self, index: int) -> None:
+        """Erase slot ``index`` (trailer first, then its image area): it becomes EMPTY, as
+        mcumgr's image erase leaves a slot. Two flash operations; a cut between them leaves
+        an erased trailer (an EMPTY slot) over stale image bytes, which nothing reads.
+        Raises :class:`FlashError` for the running slot (the board cannot erase the model
+        it runs) or a slot that does not exist."""
+        self.slot(index)
+        if index == self.table.active:
+            raise FlashError(f"slot {index} holds the running model; it cannot be erased")
+        self._erase(self._trailer_at(index), self.trailer_bytes)
+        self._erase(self.area(index), self.slot_bytes)
+        self._refresh(index)
+        self._derive()
+
     def begin(self, index: int, size: int, sha256: str, name: str, *,
               replace_fallback: bool = False) -> int:
         """Start (or resume) writing an image. Returns the offset to continue from.

@@ -42,6 +42,7 @@ from smp import image_management as smpimg
 from smp import packet as smppacket
 from smp.exceptions import SMPBadContinueDelimiter, SMPBadCRC, SMPBadStartDelimiter
 
+from ..protocol.image import ImageError, open_image
 from ..tflite import ModelError, ProbeResult, TflmRunner
 from .firmware import FIRMWARE_VERSION, VirtualFirmware
 from .smp_slots import ImageRefused, ImgErr, McubootSlots, read_image
@@ -272,7 +273,12 @@ class SmpFirmware(VirtualFirmware):
         in TFLite Micro within the board's arena. Returns the arena it needs."""
         info = read_image(stored)
         payload = info.payload(stored)
-        checked = self._check_model(payload)
+        if self.keys:  # a keyed board runs only images signed by a key it trusts
+            try:
+                open_image(stored, self.keys)
+            except ImageError as e:
+                raise ImageRefused(ImgErr.INVALID_HASH, str(e)) from None
+        checked = self.engine.check(payload)   # the image is read: check the model it runs
         if not isinstance(checked, ProbeResult):
             raise ImageRefused(ImgErr.INVALID_IMAGE_VECTOR_TABLE,
                                f"the image's payload is not a model this board runs: {checked[1]}")

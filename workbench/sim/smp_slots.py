@@ -21,10 +21,10 @@ A slot is listed when its image is complete and verified (a BEGIN and a VERIFIED
 in its trailer) and its MCUboot header and SHA-256 TLV read back; an upload in progress or
 a refused one is not listed, as Zephyr lists only slots whose TLVs it can read.
 
-The MCUboot header/TLV reading here (:func:`read_image`) is the minimum the SMP server
-needs (version, flags, payload, the SHA-256 TLV that SMP reports as the image ``hash``).
-The signing work adds ``workbench/protocol/image.py``, a full reader and verifier of the
-same format; at merge this module's reader is replaced by that one.
+:func:`read_image` reads images with :func:`workbench.protocol.image.parse_image` (the reader
+and verifier of the framed boards too) and reports its refusals with img_mgmt's codes; a
+board provisioned with keys also verifies the signature when an upload ends
+(:meth:`workbench.sim.smp_server.SmpFirmware._check_image`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ..protocol.image import MalformedImage, TamperedImage, parse_image
 from ..protocol.messages import SlotState
 from .flash import Flash, FlashError
 
@@ -115,53 +116,21 @@ def check_header(first: bytes) -> None:
 
 def read_image(image: bytes) -> ImageInfo:
     """Header, TLV areas and the SHA-256 TLV of an MCUboot image, checked against the bytes
-    (the hash covers header, payload and protected TLVs). Raises :class:`ImageRefused`."""
+    by :func:`workbench.protocol.image.parse_image` (the reader every virtual board uses),
+    its refusals turned into img_mgmt's codes. Raises :class:`ImageRefused`."""
     check_header(image)
-    (_, _, hdr_size, prot_size, img_size, flags, major, minor, rev, build,
-     _) = _HEADER.unpack_from(image)
-    body_end = hdr_size + img_size
-    if hdr_size < HEADER_BYTES or body_end + prot_size + _TLV.size > len(image):
-        raise ImageRefused(ImgErr.INVALID_IMAGE_HEADER,
-                           f"header size {hdr_size} and image size {img_size} do not fit the "
-                           f"{len(image)} bytes uploaded")
+    flags = _HEADER.unpack_from(image)[5]
     if flags & F_UNREADABLE:
         raise ImageRefused(ImgErr.INVALID_IMAGE_HEADER, f"image flags 0x{flags:x}: encrypted or "
                            "compressed images are not supported by this board")
-    at = body_end
-    if prot_size:
-        magic, total = _TLV.unpack_from(image, at)
-        if magic != TLV_PROT_INFO_MAGIC or total != prot_size:
-            raise ImageRefused(ImgErr.INVALID_TLV, "the protected TLV area does not match the "
-                               "header's protected TLV size")
-        at += prot_size
-    magic, total = _TLV.unpack_from(image, at)
-    if magic != TLV_INFO_MAGIC:
-        raise ImageRefused(ImgErr.NO_TLVS, f"no TLV area at offset {at} (magic 0x{magic:04x})")
-    end = at + total
-    if end > len(image) or total < _TLV.size:
-        raise ImageRefused(ImgErr.TLV_INVALID_SIZE, f"the TLV area of {total} bytes at offset "
-                           f"{at} runs past the image's {len(image)} bytes")
-    found = None
-    at += _TLV.size
-    while at + _TLV.size <= end:
-        kind, length = _TLV.unpack_from(image, at)
-        at += _TLV.size
-        if at + length > end:
-            raise ImageRefused(ImgErr.TLV_INVALID_SIZE, f"TLV 0x{kind:02x} at offset "
-                               f"{at - _TLV.size} runs past its area")
-        if kind == TLV_SHA256:
-            if found is not None:
-                raise ImageRefused(ImgErr.TLV_MULTIPLE_HASHES_FOUND, "two SHA-256 TLVs")
-            if length != 32:
-                raise ImageRefused(ImgErr.TLV_INVALID_SIZE, f"SHA-256 TLV of {length} bytes")
-            found = image[at:at + 32]
-        at += length
-    if found is None:
-        raise ImageRefused(ImgErr.HASH_NOT_FOUND, "the image has no SHA-256 TLV")
-    if hashlib.sha256(image[:body_end + prot_size]).digest() != found:
-        raise ImageRefused(ImgErr.INVALID_HASH, "the image's SHA-256 TLV does not match its "
-                           "header and payload (changed after imgtool signed it)")
-    return ImageInfo((major, minor, rev, build), flags, found, hdr_size, img_size)
+    try:
+        parsed = parse_image(image)
+    except TamperedImage as e:
+        raise ImageRefused(ImgErr.INVALID_HASH, f"{e} (changed after imgtool signed it)") from None
+    except MalformedImage as e:
+        raise ImageRefused(ImgErr.INVALID_TLV, str(e)) from None
+    h = parsed.header
+    return ImageInfo(h.version, h.flags, parsed.digest, h.header_size, h.image_size)
 
 
 class Boot(IntEnum):
@@ -410,15 +379,7 @@ class McubootSlots:
             raise ImageRefused(ImgErr.NO_FREE_SLOT, f"slot {slot} runs or is set for the next "
                                "boot; it cannot be erased")
         self.upload = None
-        f = self.flash
-        erase = getattr(f, "erase", None)
         try:
-            if erase is not None:  # a Flash.erase(index), when the flash module has one
-                erase(slot)
-            else:  # NOTE for the merge: Flash has no public erase; these are its primitives
-                f._erase(f._trailer_at(slot), f.trailer_bytes)
-                f._erase(f.area(slot), f.slot_bytes)
-                f._refresh(slot)
-                f._derive()
+            self.flash.erase(slot)
         except FlashError as e:
             raise ImageRefused(ImgErr.UNKNOWN, str(e)) from e
