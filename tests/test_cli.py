@@ -83,7 +83,7 @@ def test_info_names_the_capabilities(sim_url):
     assert res.returncode == 0, res.stderr
     line = next(ln for ln in res.stdout.splitlines() if "capabilities" in ln)
     assert line.split(":", 1)[1].strip() == ("stream, infer, model update, telemetry, "
-                                             "line mode, simulated")
+                                             "line mode, simulated, delta")
 
 
 def test_report_fills_the_why_not_or_basis_column(tmp_path, sine_model):
