@@ -337,3 +337,21 @@ def test_a_keyed_board_takes_only_images_signed_by_its_key(board, key, sign, mod
     good = sign(model_a, "1.0.0")
     assert upload(port, good)[-1] == len(good)
     assert images(port)[0]["hash"] == mcuboot_hash(good)
+
+
+def test_one_signed_artifact_serves_the_framed_board_and_the_smp_board(board, model_a,
+                                                                       tmp_path, sim_url):
+    """The update image deploy's signing makes (imgtool's format, with the manifest TLV)
+    updates a keyed SMP board through smpclient and a keyed framed board alike."""
+    from workbench.deploy.signing import generate_key, make_update_image
+    from workbench.link import open_device
+
+    generate_key(tmp_path / "k.pem")
+    image = make_update_image(model_a, key=tmp_path / "k.pem", version=3)
+    port = board("--key", str(tmp_path / "k.pem"))
+    done = smp_update(port, image, test=True, confirm=True)
+    assert done.running and done.confirmed and done.version == "0.0.3"
+    assert running_model(port) == hashlib.sha256(model_a).hexdigest()
+    with open_device(sim_url("nano33ble", key=str(tmp_path / "k.pem"))) as dev:
+        slot = dev.upload_model(image, name="a", test=True)     # self-tested by the board
+        assert slot.sha256 == hashlib.sha256(image).digest() and slot.state.name == "ACTIVE"
