@@ -494,3 +494,30 @@ def test_inspect_parses_subgraph_zero_op_by_op():
 def test_custom_op_names_agree_between_inspect_and_graph():
     info = inspect_model(_with_op(schema.BuiltinOperator.CUSTOM, b"MyFancyOp"))
     assert info.graph.operators[0].opcode == "CUSTOM:MyFancyOp" == info.ops[0]
+
+
+def test_a_prewarmed_child_serves_the_next_probe():
+    """prewarm() starts a child that loads TFLite Micro before any model is known; the next
+    probe (default spawn) uses it, and it ends with that probe's session."""
+    from workbench.tflite import prewarm, probing
+
+    prewarm()
+    spare = probing._spare
+    assert spare is not None and spare.poll() is None
+    prewarm()                                   # one spare at a time
+    assert probing._spare is spare
+    r = probe(SINE, BIG_ARENA)
+    assert r.ok and r.arena_bytes_used
+    assert probing._spare is None               # taken by that probe
+    assert spare.wait(timeout=10) == 0          # and ended with its session
+
+
+def test_a_successful_search_is_remembered_for_the_same_bytes():
+    first = min_arena(SINE, BIG_ARENA)
+    assert min_arena(SINE, first.needed_bytes) is first   # no second search
+    assert min_arena(SINE, BIG_ARENA * 2) is first
+    with pytest.raises(ProbeError):             # a smaller limit than it needs: searched again
+        min_arena(SINE, first.needed_bytes - 16)
+    spawn = Spawner()
+    again = min_arena(SINE, BIG_ARENA, spawn=spawn)       # a spawn passed in: searched
+    assert spawn.count >= 1 and again.needed_bytes == first.needed_bytes

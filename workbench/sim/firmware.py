@@ -26,7 +26,7 @@ from ..protocol import messages as m
 from ..protocol.framing import DEFAULT_MAX_PAYLOAD, FLAG_RETRY, Frame, FrameParser, encode_frame
 from ..protocol.image import ImageError, TrustedKey, open_image
 from ..protocol.manifest import ManifestError, UpdateManifest
-from ..tflite import ModelError, ProbeResult, Spawn
+from ..tflite import ModelError, ProbeResult, Spawn, prewarm
 from . import delta as sim_delta
 from .engines import TflmEngine, engine_for
 from .flash import FallbackHeld, Flash, FlashError, NotPending, PowerCut
@@ -434,6 +434,8 @@ class VirtualFirmware:
             self._error(req, m.ErrorCode.BAD_ARGUMENT, str(e))
             return
         self.transfer = (slot, size)
+        if self._spawn is None and isinstance(self.engine, TflmEngine):
+            prewarm()  # the interpreter loads while the image arrives (verified at MODEL_END)
         if begin.delta:  # the patch is staged in RAM: resume only what RAM still holds
             if self.delta_rx is None or not self.delta_rx.same(slot, begin):
                 self.delta_rx = sim_delta.DeltaTransfer(slot, begin)

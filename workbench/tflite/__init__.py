@@ -26,6 +26,7 @@ from .probing import (
     ProbeResult,
     ProbeSession,
     Spawn,
+    prewarm,
     probe,
 )
 from .runner import TflmRunner
@@ -48,6 +49,7 @@ __all__ = [
     "TflmRunner",
     "hybrid_ops",
     "inspect_model",
+    "prewarm",
     "min_arena",
     "probe",
 ]

@@ -20,6 +20,7 @@ process.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from .model import ModelError
@@ -77,7 +78,10 @@ def min_arena(data: bytes, upper: int, timeout: float = DEFAULT_PROBE_TIMEOUT_S,
 
     Side effects: every size is tried in one :class:`~.probe.ProbeSession`: one child
     process, plus one more after each size that crashed or hung TFLM. Typically 6-9
-    sizes are tried, never more than :data:`MIN_ARENA_MAX_PROBES`.
+    sizes are tried, never more than :data:`MIN_ARENA_MAX_PROBES`. With the default
+    ``spawn``, a model whose search already succeeded in this process with a result
+    within ``upper`` is answered from memory, without a child (the answer depends only
+    on the bytes); a ``spawn`` passed in always searches.
 
     Args:
         data: the .tflite bytes.
@@ -96,8 +100,24 @@ def min_arena(data: bytes, upper: int, timeout: float = DEFAULT_PROBE_TIMEOUT_S,
         ModelError: the data is malformed, or the search ran out of attempts.
         ValueError: ``upper`` is not a positive int.
     """
+    key = hashlib.sha256(bytes(data)).hexdigest() if spawn is None else None
+    known = _FITS.get(key) if key is not None else None
+    if known is not None and known.needed_bytes <= upper:
+        return known
     with ProbeSession(data, timeout, spawn=spawn) as session:
-        return _search(session, upper)
+        fit = _search(session, upper)
+    if key is not None:
+        _FITS[key] = fit
+        while len(_FITS) > _FITS_KEPT:
+            _FITS.pop(next(iter(_FITS)))
+    return fit
+
+
+_FITS: dict[str, ArenaFit] = {}
+"""Model SHA-256 -> the smallest arena found in this process (default ``spawn`` only): the
+answer depends on the bytes alone (and this TFLite Micro), so the gates' measurement, the
+image check before an upload and the update manifest of the same model share one search."""
+_FITS_KEPT = 64
 
 
 def _search(session: ProbeSession, upper: int) -> ArenaFit:

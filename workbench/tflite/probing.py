@@ -24,6 +24,7 @@ caller can count or redirect them without patching globals.
 
 from __future__ import annotations
 
+import atexit
 import json
 import queue
 import re
@@ -129,8 +130,10 @@ class ProbeError(ModelError):
         self.result = result
 
 
-# The child serves one model: it reads a decimal length line and the model bytes on
-# stdin, then one arena size per line, and answers each with "STAGE <json>" lines
+# The child serves one model: it loads tflite_micro first (so a child started ahead of
+# time, a spare, is ready when the model comes), then reads the model's input specs (a
+# JSON line), a decimal length line and the model bytes on stdin, then one arena size per
+# line, and answers each with "STAGE <json>" lines
 # and one "RESULT <json>" line on stdout, flushed at once, so the parent knows where
 # a crash happened. fd 2 is made a copy of fd 1 first, so TFLM's own messages (and
 # print_allocations) arrive in the same stream, in order, between our lines. Our
@@ -142,16 +145,20 @@ os.dup2(1, 2)
 def emit(kind, payload):
     sys.stdout.write("\n@@workbench-probe " + kind + " " + json.dumps(payload) + "\n")
     sys.stdout.flush()
-stage = "start"
+stage = "import"
 try:
-    specs = json.loads(sys.argv[1])
-    size = int(sys.stdin.buffer.readline())
-    data = sys.stdin.buffer.read(size)
-    stage = "import"; emit("STAGE", stage)
+    emit("STAGE", stage)
     import numpy as np
     from tflite_micro import runtime
+    stage = "start"
+    specs = json.loads(sys.stdin.buffer.readline())
+    size = int(sys.stdin.buffer.readline())
+    data = sys.stdin.buffer.read(size)
 except BaseException as exc:
-    emit("RESULT", {"ok": False, "stage": stage, "exception": type(exc).__name__ + ": " + str(exc)})
+    try:
+        emit("RESULT", {"ok": False, "stage": stage, "exception": type(exc).__name__ + ": " + str(exc)})
+    except BaseException:
+        pass
     sys.exit(3)
 for line in sys.stdin.buffer:
     stage = "start"
@@ -195,6 +202,50 @@ def _check_arena(arena_limit: Any) -> int:
     if int(arena_limit) <= 0:
         raise ValueError(f"arena_limit must be a positive number of bytes, got {arena_limit}")
     return int(arena_limit)
+
+
+def _child_command() -> list[str]:
+    return [sys.executable, "-I", "-c", _CHILD_CODE]
+
+
+_spare_lock = threading.Lock()
+_spare: Any = None
+
+
+def prewarm() -> None:
+    """Start a spare probe child now, so that the next probe in this process (with the
+    default ``spawn``) finds the interpreter already loaded instead of paying for a Python
+    start and the ``tflite_micro`` import (about 0.3 s). Returns at once; does nothing if
+    a live spare exists. Side effect: one idle child process until it is used or this
+    process exits (it then reads end-of-file and ends). The virtual board calls it when
+    an upload begins, as firmware has its interpreter loaded when the last byte arrives."""
+    global _spare
+    with _spare_lock:
+        if _spare is not None and _spare.poll() is None:
+            return
+        _spare = subprocess.Popen(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+
+
+def _take_spare() -> Any:
+    """The spare child if one is alive (it is then no longer the spare), else None."""
+    global _spare
+    with _spare_lock:
+        proc, _spare = _spare, None
+    if proc is not None and proc.poll() is not None:
+        proc.wait()
+        return None
+    return proc
+
+
+def _kill_spare() -> None:
+    proc = _take_spare()
+    if proc is not None:
+        proc.kill()
+        proc.wait()
+
+
+atexit.register(_kill_spare)
 
 
 class ProbeSession:
@@ -244,9 +295,10 @@ class ProbeSession:
         self.close()
 
     def _start(self) -> None:
-        cmd = [sys.executable, "-I", "-c", _CHILD_CODE, self._specs]
-        proc = self._spawn(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
+        proc = _take_spare() if self._spawn is subprocess.Popen else None
+        if proc is None:
+            proc = self._spawn(_child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
         self.processes_started += 1
         lines: queue.Queue[bytes | None] = queue.Queue()
 
@@ -265,7 +317,8 @@ class ProbeSession:
 
         def write_model() -> None:  # a thread: a child that does not read cannot block us
             try:
-                proc.stdin.write(b"%d\n" % len(self._data) + self._data)
+                proc.stdin.write(self._specs.encode() + b"\n%d\n" % len(self._data)
+                                 + self._data)
                 proc.stdin.flush()
             except (OSError, ValueError):
                 pass  # it died; the reader sees EOF
