@@ -5,8 +5,9 @@
    921600 baud. Two figures, each as a fraction of the line rate (baud / 10 bytes/s, the pace
    the virtual board keeps in the same run): the whole update (image bytes / seconds from the
    host check to the commit) and the transfer alone (bytes acknowledged between the first and
-   the last acknowledgement). The
-   time from "deploy" to a running, committed model (gates included) is printed too.
+   the last acknowledgement). The time from "deploy" to a running, committed model (gates
+   included) is printed too, and the time of a *test* switch that the board confirms after its
+   self-test (the head-only retrain sent as an update image with its manifest, full route).
 2. Delta size: an ``imu_cnn`` "s" model is trained on BasicMotions and exported as int8 (v1);
    then (a) only its classifier head is retrained, (b) every layer is fine-tuned, each on the
    same data with another seed, and exported with the same calibration windows. The patch from
@@ -58,6 +59,7 @@ def _update(old: bytes, new: bytes, baud: int, delta: bool) -> tuple[int, float,
     """(bytes written to the port, seconds, route) of updating a board running ``old`` to
     ``new``, with a delta (``"auto"``) or the full image; the slot is checked byte for byte."""
     from workbench.link import open_device
+    from workbench.sim.flash import trailer_bytes
 
     with tempfile.TemporaryDirectory() as tmp, \
             open_device(f"sim://nano33ble?baud={baud}&flash={tmp}/b.flash") as dev:
@@ -70,7 +72,8 @@ def _update(old: bytes, new: bytes, baud: int, delta: bool) -> tuple[int, float,
         seconds = time.perf_counter() - t0
         sent = dev.session.stats.bytes_tx - before
         with open(Path(tmp) / "b.flash", "rb") as f:
-            f.seek(slot.index * dev.info.slot_bytes)
+            # slot i's area starts at i * (slot_bytes + its trailer): docs/protocol.md 7.4
+            f.seek(slot.index * (dev.info.slot_bytes + trailer_bytes(dev.info.slot_bytes)))
             assert f.read(len(new)) == new, "the slot does not hold the new image"
     return sent, seconds, plans[-1].kind
 
@@ -111,7 +114,7 @@ def main() -> int:
     same = {name: sum(a == b for a, b in zip(old, new)) / len(new)
             for name, new in (("head", head), ("full", full))}
 
-    rates, wire, click = {}, {}, {}
+    rates, wire, click, confirmed = {}, {}, {}, {}
     for baud in (115200, 921600):
         with tempfile.TemporaryDirectory() as tmp, \
                 open_device(f"sim://nano33ble?baud={baud}&flash={tmp}/b.flash") as dev:
@@ -125,6 +128,11 @@ def main() -> int:
             # the transfer alone: bytes acknowledged between the first and the last ack
             (t_a, b_a), (t_b, b_b) = acks[0], acks[-1]
             wire[baud] = (b_b - b_a) / (t_b - t_a) / (baud / 10)
+            # a test switch: the image carries its manifest; the board self-tests and confirms
+            t0 = time.perf_counter()
+            res = deploy_model(head, dev, name="bench", test=True, delta=False)
+            confirmed[baud] = time.perf_counter() - t0
+            assert res.slot.state.name == "ACTIVE", "the board did not confirm the test switch"
 
     e2e = {(name, how): _update(old, new, 115200, how == "delta")
            for name, new in (("head", head), ("full", full)) for how in ("delta", "full")}
@@ -151,6 +159,8 @@ def main() -> int:
     print(f"transfer_fraction_of_line_rate_921600: {wire[921600]:.3f}")
     print(f"seconds_deploy_to_committed_115200: {click[115200]:.2f}")
     print(f"seconds_deploy_to_committed_921600: {click[921600]:.2f}")
+    print(f"seconds_deploy_to_self_tested_and_confirmed_115200: {confirmed[115200]:.2f}")
+    print(f"seconds_deploy_to_self_tested_and_confirmed_921600: {confirmed[921600]:.2f}")
     print(f"delta_fraction_head_only_detools_heatshrink: "
           f"{deltas['head']['detools_heatshrink'] / len(head):.3f}")
     print(f"delta_fraction_head_only_bsdiff4: {deltas['head']['bsdiff4'] / len(head):.3f}")
