@@ -14,6 +14,7 @@ import hashlib
 import struct
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,13 @@ def board(tmp_path):
         p.wait()
 
 
+def run(coro):
+    """Run a coroutine to its end in a fresh event loop on its own thread (the browser tests'
+    Playwright may leave an event loop running in this thread, where asyncio.run refuses)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def talk(port: str, *requests, timeout: float = 5.0):
     async def go():
         client = SMPClient(SMPSerialTransport(), port, timeout_s=timeout)
@@ -129,7 +137,7 @@ def talk(port: str, *requests, timeout: float = 5.0):
         finally:
             await client.disconnect()
 
-    answers = asyncio.run(go())
+    answers = run(go())
     return answers[0] if len(answers) == 1 else answers
 
 
@@ -150,7 +158,7 @@ def upload(port: str, image: bytes, *, stop_after: int | None = None) -> list[in
             await client.disconnect()
         return offsets
 
-    return asyncio.run(go())
+    return run(go())
 
 
 def images(port: str) -> dict[int, dict]:
