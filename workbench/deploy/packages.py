@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,30 +167,47 @@ def create_deployment_package(model: Any, target: str = "c-array",
         arena_bytes = _measure_arena(data, name)
     arena = arena_with_margin(int(arena_bytes))
 
+    out = _empty_out(out_dir, name, target)
+
+    def write(tmp: Path) -> list[str]:
+        if board is not None and board.id in UF2_TARGETS:
+            return _write_uf2_package(tmp, data, info, arena, name, board, slot)
+        if board is not None and board.id in ESP32_TARGETS:
+            return _write_esp32_package(tmp, data, info, arena, name, board, slot)
+        return _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
+
+    files, readme = _staged(out, write)
+    return DeploymentPackage(path=out, files=files, target=target, readme=readme,
+                             sha256=info.sha256, arena_bytes=arena, ops=list(info.ops))
+
+
+def _empty_out(out_dir: Any, name: str, target: str) -> Path:
+    """The package folder: ``out_dir`` (default ``./<name>-<target>``), which must not exist
+    or be empty (PackageError, nothing written)."""
     out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}-{target}"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PackageError(f"{out} already exists and is not empty: choose another out_dir or "
                            "remove it first (nothing was written)")
+    return out
+
+
+def _staged(out: Path, write: Callable[[Path], list[str]]) -> tuple[list[Path], str]:
+    """Build a package with ``write(folder) -> file names`` in a temporary folder beside
+    ``out``, then rename it to ``out`` (an empty ``out`` is replaced), so the package
+    appears whole or not at all. Returns its files and its README's text."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
     tmp.mkdir()
     try:
-        if board is not None and board.id in UF2_TARGETS:
-            files = _write_uf2_package(tmp, data, info, arena, name, board, slot)
-        elif board is not None and board.id in ESP32_TARGETS:
-            files = _write_esp32_package(tmp, data, info, arena, name, board, slot)
-        else:
-            files = _write_c_array(tmp, data, info, arena, int(arena_bytes), name, board)
+        names = write(tmp)
         readme = (tmp / "README.md").read_text()
         if out.exists():
-            out.rmdir()  # empty (checked above)
+            out.rmdir()  # empty (checked by _empty_out)
         os.rename(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return DeploymentPackage(path=out, files=[out / f for f in files], target=target,
-                             readme=readme, sha256=info.sha256, arena_bytes=arena,
-                             ops=list(info.ops))
+    return [out / f for f in names], readme
 
 
 def _model_of(model: Any) -> tuple[bytes, str, int | None]:
@@ -553,25 +571,10 @@ def _linux_package(data: bytes, name: str, board, target: str, out_dir, port) ->
         info = inspect_model(data)
     except ModelError as e:
         raise PackageError(f"cannot package {name}: {e}") from e
-    out = Path(out_dir) if out_dir is not None else Path.cwd() / f"{name}-{target}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise PackageError(f"{out} already exists and is not empty: choose another out_dir or "
-                           "remove it first (nothing was written)")
+    out = _empty_out(out_dir, name, target)
     check_model(data, name, board)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
-    tmp.mkdir()
-    try:
-        files = write_linux_package(tmp, data, info, name, board,
-                                    port=DEFAULT_PORT if port is None else port,
-                                    folder_name=out.name)
-        readme = (tmp / "README.md").read_text()
-        if out.exists():
-            out.rmdir()  # empty (checked above)
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return DeploymentPackage(path=out, files=[out / f for f in files], target=target,
-                             readme=readme, sha256=info.sha256, arena_bytes=None,
-                             ops=list(info.ops))
+    files, readme = _staged(out, lambda tmp: write_linux_package(
+        tmp, data, info, name, board, port=DEFAULT_PORT if port is None else port,
+        folder_name=out.name))
+    return DeploymentPackage(path=out, files=files, target=target, readme=readme,
+                             sha256=info.sha256, arena_bytes=None, ops=list(info.ops))

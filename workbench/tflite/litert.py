@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .model import ModelError, ModelInfo, TensorInfo, inspect_model
+from .model import ModelError, ModelInfo, inspect_model
 from .probing import ProbeFailure, ProbeResult, Spawn
-from .runner import _check_input
+from .runner import ModelTensors, _check_input
 
 __all__ = ["LITERT_CHECK_TIMEOUT_S", "LiteRtRunner", "check_litert", "litert_version"]
 
@@ -59,7 +59,7 @@ def _interpreter(data: bytes, num_threads: int | None):
     return Interpreter(model_content=data, num_threads=num_threads)
 
 
-class LiteRtRunner:
+class LiteRtRunner(ModelTensors):
     """A LiteRT interpreter in this process, for a model :func:`check_litert` accepted.
 
     Side effects: imports ``ai_edge_litert``; allocates the model's tensors.
@@ -85,19 +85,6 @@ class LiteRtRunner:
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
         self._lock = threading.Lock()
         self._latency_us: float | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    @property
-    def input_details(self) -> list[TensorInfo]:
-        """The model's inputs (subgraph 0), in order, as :func:`inspect_model` read them."""
-        return list(self._info.inputs)
-
-    @property
-    def output_details(self) -> list[TensorInfo]:
-        return list(self._info.outputs)
 
     @property
     def arena_bytes_used(self) -> None:

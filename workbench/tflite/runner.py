@@ -65,7 +65,30 @@ def _check_input(arr: Any, spec: TensorInfo, position: int) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-class TflmRunner:
+class ModelTensors:
+    """What every in-process runner tells of its model (:class:`TflmRunner`, and the LiteRT
+    runner of :mod:`.litert`): the model as :func:`~.model.inspect_model` read it, and its
+    inputs and outputs (subgraph 0, in order). Subclasses set ``self._info``."""
+
+    _info: ModelInfo
+
+    @property
+    def info(self) -> ModelInfo:
+        """The model as :func:`~.model.inspect_model` read it."""
+        return self._info
+
+    @property
+    def input_details(self) -> list[TensorInfo]:
+        """The model's inputs (subgraph 0), in order."""
+        return list(self._info.inputs)
+
+    @property
+    def output_details(self) -> list[TensorInfo]:
+        """The model's outputs (subgraph 0), in order."""
+        return list(self._info.outputs)
+
+
+class TflmRunner(ModelTensors):
     """A TFLM interpreter in this process, for a model already proven to run.
 
     Call order: ``TflmRunner(data, arena_bytes)`` validates the model with
@@ -137,21 +160,6 @@ class TflmRunner:
             ) from exc
         self._lock = threading.Lock()
         self._latency_us: float | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        """The model as :func:`~.model.inspect_model` read it."""
-        return self._info
-
-    @property
-    def input_details(self) -> list[TensorInfo]:
-        """The model's inputs (subgraph 0), in order."""
-        return list(self._info.inputs)
-
-    @property
-    def output_details(self) -> list[TensorInfo]:
-        """The model's outputs (subgraph 0), in order."""
-        return list(self._info.outputs)
 
     @property
     def arena_size(self) -> int:
