@@ -52,9 +52,13 @@ def test_gates_then_deploy_fills_the_bar_and_lands_in_the_slot(sim_url, sine, tm
         assert not panel.deploy_button.disabled and not panel.gates_button.disabled
         assert panel.force.layout.display == "none"
 
+        disabled: list[bool] = []
+        for button in (panel.deploy_button, panel.gates_button):
+            button.observe(lambda ch: disabled.append(ch["new"]), names="disabled")
         click(panel.gates_button)
-        assert panel.deploy_button.disabled and panel.gates_button.disabled   # while it runs
         finish(panel)
+        # both were disabled while the gates ran (however fast), and enabled again after
+        assert disabled[:2] == [True, True] and disabled[-2:] == [False, False]
         assert panel.report is not None and panel.report.passed
         assert "Deployment gates" in panel.gates.value and "fits the board" in panel.gates.value
         assert "all passed" in panel.status.value

@@ -104,9 +104,11 @@ def test_the_fleet_panel_connects_updates_and_shows_each_device(sim_url, sine, t
         assert "cannot connect" in panel.updates[2].message
         assert not panel.update_button.disabled
 
+        disabled: list[bool] = []
+        panel.update_button.observe(lambda ch: disabled.append(ch["new"]), names="disabled")
         panel.update_button._click_handlers(panel.update_button)
-        assert panel.update_button.disabled                   # while it runs
         assert panel.wait(WAIT_S)
+        assert disabled == [True, False]                      # disabled while it ran
         assert [r.state for r in panel.updates] == ["done", "done"], panel.status.value
         assert "2 done" in panel.status.value
         for url in urls:
