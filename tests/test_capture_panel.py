@@ -41,6 +41,16 @@ def test_panel_connects_previews_and_records(sim_url, tmp_path):
             time.sleep(0.05)
         assert not panel.record_button.value  # a timed take ends by itself
         assert len(Dataset(tmp_path / "ds")) == 2
+        # and the panel says so: two takes, the last one's samples (not "0 samples, 0 takes")
+        last = panel.recorder.takes[-1]
+        assert len(panel.recorder.takes) == 2 and last.samples > 0
+        panel._refresh()
+        assert f"{last.samples:,} samples" in panel.counters.value
+        assert "2 takes" in panel.counters.value and "last take" in panel.counters.value
+        deadline = time.monotonic() + 5
+        while not panel.recorder.previewing and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert panel.recorder.previewing  # back to watching after the timed take
     finally:
         panel.close()
 
@@ -50,5 +60,43 @@ def test_a_bad_url_is_shown_not_raised(tmp_path):
     try:
         assert "plugged in" in panel.status.value
         assert panel.record_button.disabled
+    finally:
+        panel.close()
+
+
+def test_an_error_stays_until_the_next_action_and_a_disconnected_panel_says_so(sim_url,
+                                                                           tmp_path):
+    panel = CapturePanel(tmp_path / "ds", "/dev/ttyNOPE9")
+    try:
+        for _ in range(3):                     # what the ticker does, several times
+            panel._refresh()
+        assert "plugged in" in panel.status.value
+        assert "#999" in panel.counters.value and "not connected" in panel.counters.value
+        assert panel.record_button.disabled
+        panel.record_button.value = True       # a click that cannot record
+        assert not panel.record_button.value and "connect" in panel.status.value
+        panel.url.value = sim_url()
+        panel.connect()                        # the next action: the error goes
+        assert "plugged in" not in panel.status.value and "connected" in panel.status.value
+        assert not panel.record_button.disabled and "#2a2" in panel.counters.value
+    finally:
+        panel.close()
+
+
+def test_the_controls_follow_a_take_driven_from_code(sim_url, tmp_path):
+    panel = CapturePanel(tmp_path / "ds", sim_url())
+    try:
+        rec = panel.recorder
+        rec.start("accel", "tap")               # code, not the button
+        panel._refresh()
+        assert panel.record_button.value and panel.record_button.description == "Stop"
+        assert "recording" in panel.counters.value
+        time.sleep(0.3)
+        rec.stop()
+        panel._refresh()
+        assert not panel.record_button.value and panel.record_button.description == "Record"
+        assert "tap" in panel.label.options and "1 takes" in panel.counters.value
+        assert rec.previewing                   # back to the preview
+        assert len(Dataset(tmp_path / "ds")) == 1   # following the recorder stored nothing more
     finally:
         panel.close()

@@ -202,6 +202,12 @@ class Recorder:
             self.message += f" (ended early, {ended})"
 
     def status(self) -> RecorderStatus:
+        """The counters now. A take that ended by itself (a timed take, or one whose link
+        was lost) is kept here, as :meth:`stop` keeps it, so ``takes`` and the counters
+        count it as soon as it has ended, whoever started it."""
+        s = self.session
+        if s is not None and not s.running and s.meta is not None and s.meta not in self.takes:
+            self._keep(s)
         if self.device is None:
             return RecorderStatus("disconnected", "", takes=len(self.takes), message=self.message)
         s = self.session

@@ -10,10 +10,17 @@ logic of its own. Everything it does, ``panel.recorder`` does headless::
 Layout: device URL + Connect; sensor, label, length, Record/Stop; for a virtual
 board, its scenario; counters with a loss indicator; the live plot (a canvas
 widget fed binary buffers, see :class:`~workbench.ui.liveplot.LivePlot`).
+
+The display follows the recorder, whoever drives it: the counters, the dot (grey when no
+device is connected), and Record (disabled without a device; showing Stop while any take
+records, also one started from code). An error stays in the status line until the next
+action (Connect, Record, a sensor or scenario change), instead of being replaced by the
+recorder's message at the next refresh.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 
 import ipywidgets as w
@@ -60,6 +67,11 @@ class CapturePanel(w.VBox):
         self.counters = w.HTML()
         self.plot_box = w.Box(layout=w.Layout(width="100%", max_width="960px"))
         self._ticker: threading.Event | None = None
+        self._error: str | None = None
+        """The last action's error, shown until the next action."""
+        self._syncing = False
+        self._transition = threading.RLock()
+        """Held while a click or a refresh changes Record/Stop, so the two never cross."""
         super().__init__([
             w.HBox([self.url, self.connect_button]),
             w.HBox([self.sensor, self.scenario]),
@@ -77,12 +89,17 @@ class CapturePanel(w.VBox):
             self.connect()
 
     # ------------------------------------------------------------ actions
+    def _fail(self, error: BaseException | str) -> None:
+        self._error = str(error)
+        self._refresh()
+
     def connect(self) -> None:
         """Connect to the URL in the box (what the Connect button does)."""
+        self._error = None
         try:
             self.recorder.connect(self.url.value.strip())
         except LinkError as e:
-            self.status.value = f"<span style='color:#b00'>{e}</span>"
+            self._fail(e)
             return
         rec = self.recorder
         self.scenario.options = rec.scenarios
@@ -106,6 +123,7 @@ class CapturePanel(w.VBox):
         return next((s for s in rec.sensors if s.id == self.sensor.value), rec.sensors[0])
 
     def _sensor_changed(self) -> None:
+        self._error = None
         desc = self._selected_sensor()
         if desc is None or self.recorder.session and self.recorder.session.running:
             return
@@ -124,37 +142,40 @@ class CapturePanel(w.VBox):
         self._refresh()
 
     def _scenario_changed(self, change) -> None:
-        if change["new"]:
-            self.recorder.set_scenario(change["new"])
+        if change["new"] and not self._syncing:
+            self._error = None
+            try:
+                self.recorder.set_scenario(change["new"])
+            except (ValueError, LinkError) as e:
+                self._fail(e)
 
     def _record_toggled(self, change) -> None:
-        rec = self.recorder
-        if change["new"]:
-            desc = self._selected_sensor()
-            seconds = self.seconds.value or None
-            try:
-                session = rec.start(desc.id if rec.device.mode == "framed" else 0,
-                                    self.label.value.strip() or None, seconds=seconds)
-            except (RuntimeError, LinkError) as e:
-                self.status.value = f"<span style='color:#b00'>{e}</span>"
-                self.record_button.value = False
-                return
-            self.record_button.description, self.record_button.icon = "Stop", "stop"
-            if seconds:
-                threading.Thread(target=self._finish_when_done, args=(session,),
-                                 daemon=True).start()
-        else:
-            if rec.session is not None and rec.session.running:
-                rec.stop()
-            self._after_take()
-
-    def _finish_when_done(self, session) -> None:
-        try:
-            session.wait()
-        except Exception:  # noqa: BLE001 - shown by status()
-            pass
-        if session is self.recorder.session and self.record_button.value:
-            self.record_button.value = False  # runs _record_toggled -> _after_take
+        if self._syncing:   # the display following the recorder, not a click
+            return
+        with self._transition:
+            rec = self.recorder
+            if change["new"]:
+                self._error = None
+                desc = self._selected_sensor()
+                seconds = self.seconds.value or None
+                try:
+                    if desc is None or rec.device is None:
+                        raise RuntimeError("connect to a device first")
+                    rec.start(desc.id if rec.device.mode == "framed" else 0,
+                              self.label.value.strip() or None, seconds=seconds)
+                except (RuntimeError, LinkError) as e:
+                    self._set_button(False)
+                    self._fail(e)
+                    return
+                # a timed take ends by itself: the next refresh sees it and returns to the preview
+                self.record_button.description, self.record_button.icon = "Stop", "stop"
+            else:
+                if rec.session is not None and rec.session.running:
+                    try:
+                        rec.stop()
+                    except LinkError as e:   # what it stored is kept; say how it ended
+                        self._fail(e)
+                self._after_take()
 
     def _after_take(self) -> None:
         self.record_button.description, self.record_button.icon = "Record", "circle"
@@ -180,16 +201,39 @@ class CapturePanel(w.VBox):
 
         threading.Thread(target=tick, daemon=True, name="capture panel counters").start()
 
+    def _set_button(self, recording: bool) -> None:
+        """Show Record or Stop without starting or stopping anything."""
+        self._syncing = True
+        try:
+            self.record_button.value = recording
+        finally:
+            self._syncing = False
+        self.record_button.description, self.record_button.icon = \
+            ("Stop", "stop") if recording else ("Record", "circle")
+
     def _refresh(self) -> None:
-        st = self.recorder.status()
-        colour = "#2a2" if st.loss_ratio <= LOSS_WARN else (
-            "#d80" if st.loss_ratio <= LOSS_BAD else "#c00")
+        rec = self.recorder
+        st = rec.status()
+        if st.state == "disconnected":
+            colour = "#999"
+        else:
+            colour = "#2a2" if st.loss_ratio <= LOSS_WARN else (
+                "#d80" if st.loss_ratio <= LOSS_BAD else "#c00")
         dot = f"<span style='color:{colour};font-size:1.3em'>&#9679;</span>"
         what = {"recording": "recording", "ready": "last take", "disconnected": "not connected"}
         self.counters.value = (
             f"{dot} <b>{what[st.state]}</b>: {st.samples:,} samples, {st.seconds:.1f} s, "
             f"<b>{st.lost:,} lost</b> ({st.loss_ratio:.1%}) &middot; {st.takes} takes")
-        self.status.value = f"<i>{st.message}</i>"
+        self.status.value = (f"<span style='color:#b00'>{html.escape(self._error)}</span>"
+                             if self._error else f"<i>{html.escape(st.message)}</i>")
+        recording, ended = st.state == "recording", False
+        with self._transition:   # the ticker thread and the widgets' thread both refresh
+            if self.record_button.value != recording:
+                self._set_button(recording)   # a take started or ended elsewhere (code, timer)
+                ended = not recording
+        self.record_button.disabled = st.state == "disconnected" or not rec.sensors
+        if ended:
+            self._after_take()   # back to the preview, labels updated
 
     def close(self) -> None:
         if self._ticker is not None:
