@@ -66,6 +66,19 @@ def test_pareto_on_flash_only_among_variants_that_fit():
     assert table.pareto("flash_bytes") == ["pruned", "QAT int8", "big"]
 
 
+def test_a_classifier_at_chance_is_never_on_the_front():
+    # four classes: 25 % is what guessing scores; the tiny student is smallest but not a trade-off
+    four = [[1, 1, 1, 1]] * 4
+    rows = variants()[:4] + [m("student", 0.25, 2, 4, kind="distilled", confusion=four),
+                             m("weak", 0.30, 3, 4, kind="distilled", confusion=four)]
+    table = ComparisonTable(rows, "pico")
+    assert "student" not in table.pareto("flash_bytes")
+    assert table.pareto("flash_bytes")[0] == "weak"          # better than chance: a trade-off
+    flags = {r["name"]: r["pareto"] for r in table.rows()}
+    assert flags["student"] is False and flags["weak"] is True
+    assert "student" not in table.pareto("arena_bytes")
+
+
 def test_pareto_ties_and_unknown_values():
     table = ComparisonTable([m("a", 0.9, 10, 10), m("b", 0.9, 10, 10), m("c", None, 1, 1),
                              m("d", 0.9, 10, 5)], "pico")
@@ -333,12 +346,16 @@ def measured():
 
     k = keras()
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(48, 32, 3)).astype(np.float32)
+    X = rng.normal(size=(240, 32, 3)).astype(np.float32)
     y = (X[:, :, 0].mean(axis=1) > 0).astype(np.int64)
     model = k.Sequential([k.layers.Input((32, 3)), k.layers.Conv1D(8, 3, activation="relu"),
                           k.layers.Flatten(), k.layers.Dense(32, activation="relu"),
                           k.layers.Dense(2, activation="softmax")])   # ~8k weights
-    data = (X[32:], y[32:], ["low", "high"])
+    # trained, so that it beats chance (a model at chance is never on a Pareto front)
+    k.utils.set_random_seed(0)
+    model.compile(optimizer=k.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(X[:200], y[:200], epochs=30, verbose=0)
+    data = (X[200:], y[200:], ["low", "high"])
     out = []
     for name, quantize in (("float", "float"), ("int8", "int8")):
         blob = to_tflite(model, quantize=quantize,

@@ -14,7 +14,9 @@ widget (:class:`workbench.ui.compare.CompareTable`) shows or does is here, headl
     table.figure(x="latency_ms")      # plotly: accuracy against latency
 
 **Pareto front.** ``x`` is minimised (bytes, milliseconds, ...) and ``y`` maximised
-(accuracy, agreement). Only rows that fit the board and have both values are candidates.
+(accuracy, agreement). Only rows that fit the board and have both values are candidates, and
+never a classifier at chance (accuracy at or below 1 / its classes): a model that guesses is
+not a trade-off, however small it is.
 Row *a* dominates row *b* when ``a.x <= b.x`` and ``a.y >= b.y`` with at least one strict.
 So of two rows with equal ``x`` only the more accurate is on the front; two rows with the
 *same* ``(x, y)`` do not dominate each other and are both on it.
@@ -163,6 +165,13 @@ def format_value(key: str, row: Mapping[str, Any]) -> str:
 
 def _known(v: Any) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _at_chance(m: Measurement) -> bool:
+    """A classifier no better than guessing: accuracy at or below 1 / classes (the class
+    count from its confusion matrix). It never belongs on a Pareto front, however small."""
+    n = len(m.confusion)
+    return m.accuracy is not None and n > 1 and m.accuracy <= 1.0 / n + 1e-9
 
 
 def pareto_front(points: Iterable[tuple[str, float, float]]) -> list[str]:
@@ -622,10 +631,11 @@ class ComparisonTable:
                 r["pareto"] = r["name"] in on
         return rows
 
-    @staticmethod
-    def _front(rows: list[dict[str, Any]], x: str, y: str) -> list[str]:
+    def _front(self, rows: list[dict[str, Any]], x: str, y: str) -> list[str]:
+        at_chance = {m.name for m in self._measurements if _at_chance(m)}
         return pareto_front((r["name"], r[x], r[y]) for r in rows
-                            if r["fits"] and _known(r[x]) and _known(r[y]))
+                            if r["fits"] and _known(r[x]) and _known(r[y])
+                            and r["name"] not in at_chance)
 
     def _caption(self) -> str:
         b = self._board
