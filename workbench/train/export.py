@@ -185,7 +185,10 @@ def to_tflite(model, *, quantize: Literal["float", "int8", "int16x8", "dynamic"]
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    blob = bytes(converter.convert())
+    from .tf_runtime import native_stderr_kept
+
+    with native_stderr_kept(f"convert {model.name} ({quantize})"):
+        blob = bytes(converter.convert())
     if quantize == "int8":
         info = inspect_model(blob)
         floats = [t.dtype for t in (*info.inputs, *info.outputs) if t.dtype != "int8"]
