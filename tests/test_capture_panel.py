@@ -87,9 +87,13 @@ def test_the_controls_follow_a_take_driven_from_code(sim_url, tmp_path):
     panel = CapturePanel(tmp_path / "ds", sim_url())
     try:
         rec = panel.recorder
+        assert panel.scenario.value != "wave"
+        rec.set_scenario("wave")                # code, not the menu
+        panel.label.value = "something else"
         rec.start("accel", "tap")               # code, not the button
         panel._refresh()
         assert panel.record_button.value and panel.record_button.description == "Stop"
+        assert panel.scenario.value == "wave" and panel.label.value == "tap"
         assert "recording" in panel.counters.value
         time.sleep(0.3)
         rec.stop()

@@ -57,6 +57,9 @@ class Recorder:
         self.on_block: list[Callable[[np.ndarray], None]] = []
         """Observers of every block of the current take (e.g. a live plot)."""
         self.message = ""
+        self.scenario: str | None = None
+        """A virtual board's scenario as last set or read through this recorder (None: a real
+        board, or not connected)."""
         self._preview: tuple | None = None  # (stream, thread, stop event)
 
     # ------------------------------------------------------------ connection
@@ -65,6 +68,7 @@ class Recorder:
         self.disconnect()
         self.device = open_device(url, **kwargs)
         self.message = f"connected to {self._who()}"
+        self.scenario = self.device.scenario().current if self.is_virtual else None
         return self.device
 
     def disconnect(self) -> None:
@@ -74,6 +78,7 @@ class Recorder:
         if self.device is not None:
             self.device.close()
             self.device = None
+            self.scenario = None
             self.message = "disconnected"
 
     def _who(self) -> str:
@@ -102,7 +107,8 @@ class Recorder:
         """Virtual board: choose what it is doing (``idle``, ``walking``, ``wave``...)."""
         if not self.is_virtual:
             raise ValueError("only a virtual board has scenarios; move the real one instead")
-        return self.device.scenario(name).current
+        self.scenario = self.device.scenario(name).current
+        return self.scenario
 
     # ------------------------------------------------------------ preview
     def start_preview(self, sensor: str | int = "accel", rate_hz: float | None = None) -> None:

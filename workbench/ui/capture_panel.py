@@ -12,8 +12,9 @@ board, its scenario; counters with a loss indicator; the live plot (a canvas
 widget fed binary buffers, see :class:`~workbench.ui.liveplot.LivePlot`).
 
 The display follows the recorder, whoever drives it: the counters, the dot (grey when no
-device is connected), and Record (disabled without a device; showing Stop while any take
-records, also one started from code). An error stays in the status line until the next
+device is connected), Record (disabled without a device; showing Stop while any take
+records, also one started from code), the virtual board's scenario and the recording take's
+label. An error stays in the status line until the next
 action (Connect, Record, a sensor or scenario change), instead of being replaced by the
 recorder's message at the next refresh.
 """
@@ -232,6 +233,16 @@ class CapturePanel(w.VBox):
                 self._set_button(recording)   # a take started or ended elsewhere (code, timer)
                 ended = not recording
         self.record_button.disabled = st.state == "disconnected" or not rec.sensors
+        self._syncing = True    # the scenario and the take's label, as the recorder has them
+        try:
+            if rec.scenario and rec.scenario in self.scenario.options \
+                    and self.scenario.value != rec.scenario:
+                self.scenario.value = rec.scenario
+            label = rec.session.label if recording and rec.session is not None else None
+            if label and self.label.value != label:
+                self.label.value = label
+        finally:
+            self._syncing = False
         if ended:
             self._after_take()   # back to the preview, labels updated
 
