@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..link import Device
+from ..train.export import dequantize_output, quantize_input
 from .sources import model_bytes
 
 __all__ = ["LivePredictor", "Prediction"]
@@ -120,28 +121,12 @@ class LivePredictor:
         return np.stack([np.interp(t_out, t_in, values[:, c]) for c in range(values.shape[1])],
                         axis=1).astype(np.float32)
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        spec = self.input
-        x = np.asarray(x, dtype=np.float32).reshape(spec.shape)
-        if spec.scale:   # quantized input
-            info = np.iinfo(spec.dtype)
-            q = np.round(x / spec.scale) + spec.zero_point
-            return np.clip(q, info.min, info.max).astype(spec.dtype)
-        return x.astype(spec.dtype)
-
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        spec = self.output
-        y = np.asarray(y).reshape(-1)
-        if spec.scale:
-            return ((y.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
-        return y.astype(np.float32)
-
     def predict_window(self, window: np.ndarray, index: int = 0, end_s: float = 0.0) -> Prediction:
         """Run one window (length, channels, in the sensors' units) on the device."""
         x = self.preprocess(window) if self.preprocess is not None else window
         x = np.asarray(x, dtype=np.float32)
-        result = self.device.infer(self._quantize(x))
-        scores = self._dequantize(result.outputs[0])
+        result = self.device.infer(quantize_input(x.reshape(self.input.shape), self.input))
+        scores = dequantize_output(result.outputs[0], self.output).reshape(-1)
         best = int(np.argmax(scores)) if scores.size else 0
         label = self.classes[best] if self.classes and best < len(self.classes) else None
         return Prediction(index, end_s, scores, label, float(scores[best]) if scores.size else 0.0,
