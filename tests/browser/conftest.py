@@ -13,6 +13,9 @@ Fixtures:
   ``lab_server.run_until_shown(page, "x.ipynb", ".selector")`` also waits for its output.
 * ``voila_server`` (function): ``voila_server(notebook_path)`` -> the dashboard's URL.
 * ``browser`` (session) and ``page`` (function, a fresh context: no cookies, no storage).
+* ``shots`` (function): the folder for this test's screenshots, kept after the run as test
+  artifacts: ``$WORKBENCH_ARTIFACTS/<test>/`` (default ``tests/browser/artifacts/<test>/``,
+  git-ignored). A failing test leaves ``failure.png`` of its page there too.
 
 The tests carry ``@pytest.mark.browser``; they are skipped, with the reason, when
 Chromium, Playwright, JupyterLab, Voila or anywidget is missing.
@@ -290,6 +293,23 @@ def browser():
         chromium.close()
 
 
+ARTIFACTS = Path(os.environ.get("WORKBENCH_ARTIFACTS") or Path(__file__).parent / "artifacts")
+
+
+def artifact_dir(request) -> Path:
+    """``ARTIFACTS/<test name>/`` (made if missing): where a test keeps its screenshots."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
+    folder = ARTIFACTS / safe
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def shots(request) -> Path:
+    """The folder for this test's screenshots; kept after the run (test artifacts)."""
+    return artifact_dir(request)
+
+
 @pytest.fixture
 def page(browser, request):
     """A page in a fresh browser context (its own empty profile), closed after the test.
@@ -301,8 +321,13 @@ def page(browser, request):
     pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     yield pg
     rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed and console:
-        print("browser console:\n" + "\n".join(console[-60:]))
+    if rep is not None and rep.failed:
+        try:
+            pg.screenshot(path=str(artifact_dir(request) / "failure.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a page that is gone leaves no picture, not a second error
+            pass
+        if console:
+            print("browser console:\n" + "\n".join(console[-60:]))
     context.close()
 
 

@@ -75,16 +75,16 @@ def check_live_and_record(page, dataset: Path, shot: Path) -> None:
     assert shown_take_samples(page) == meta["samples"]
 
 
-def test_capture_panel_in_jupyterlab(lab_server, page, tmp_path):
+def test_capture_panel_in_jupyterlab(lab_server, page, shots, tmp_path):
     dataset = tmp_path / "ds"
     write_notebook(lab_server.root / "capture.ipynb", dataset, tmp_path / "board.flash")
     lab_server.open_and_run(page, "capture.ipynb")
-    check_live_and_record(page, dataset, tmp_path / "capture-lab.png")
+    check_live_and_record(page, dataset, shots / "capture-lab.png")
 
 
-def test_capture_panel_in_voila(voila_server, page, tmp_path):
+def test_capture_panel_in_voila(voila_server, page, shots, tmp_path):
     dataset = tmp_path / "ds"
     url = voila_server(write_notebook(tmp_path / "capture.ipynb", dataset,
                                       tmp_path / "board.flash"))
     page.goto(url, timeout=90_000)
-    check_live_and_record(page, dataset, tmp_path / "capture-voila.png")
+    check_live_and_record(page, dataset, shots / "capture-voila.png")

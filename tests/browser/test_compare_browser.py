@@ -52,7 +52,7 @@ def write_notebook(path, folder) -> None:
     nbformat.write(nb, path)
 
 
-def test_compare_table_in_voila(voila_server, page, tmp_path):
+def test_compare_table_in_voila(voila_server, page, shots, tmp_path):
     """A dashboard: the widget renders after the notebook ran, and still drives Python."""
     write_notebook(tmp_path / "compare.ipynb", tmp_path)
     page.goto(voila_server(tmp_path / "compare.ipynb"), timeout=120_000)
@@ -73,10 +73,10 @@ def test_compare_table_in_voila(voila_server, page, tmp_path):
                                timeout=TIMEOUT_MS)
         assert (tmp_path / "comparison.csv").read_text().startswith("name,kind,")
     finally:
-        page.screenshot(path=str(tmp_path / "compare-voila.png"), full_page=True)
+        page.screenshot(path=str(shots / "compare-voila.png"), full_page=True)
 
 
-def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
+def test_compare_table_in_jupyterlab(lab_server, page, shots, tmp_path):
     write_notebook(lab_server.root / "compare.ipynb", tmp_path)
     lab_server.open_and_run(page, "compare.ipynb")
     try:
@@ -140,4 +140,4 @@ def test_compare_table_in_jupyterlab(lab_server, page, tmp_path):
         assert (tmp_path / "deployed.txt").read_text() == "pruned"
         assert page.locator(".wb-compare button.wb-row-action").count() == 4
     finally:
-        page.screenshot(path=str(tmp_path / "compare-lab.png"), full_page=True)
+        page.screenshot(path=str(shots / "compare-lab.png"), full_page=True)

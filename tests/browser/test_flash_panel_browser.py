@@ -45,7 +45,7 @@ def write_notebook(path, flash) -> None:
 
 
 def test_a_table_rows_deploy_button_flashes_it_with_a_visible_progress_bar(
-        lab_server, page, tmp_path):
+        lab_server, page, shots, tmp_path):
     sine = (resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite").read_bytes()
     size, digest = len(sine), hashlib.sha256(sine).hexdigest()
     write_notebook(lab_server.root / "flash.ipynb", tmp_path / "board.flash")
@@ -75,4 +75,4 @@ def test_a_table_rows_deploy_button_flashes_it_with_a_visible_progress_bar(
             timeout=TIMEOUT_MS)
         assert page.get_by_role("button", name="Stop").is_enabled()
     finally:
-        page.screenshot(path=str(tmp_path / "flash-lab.png"), full_page=True)
+        page.screenshot(path=str(shots / "flash-lab.png"), full_page=True)

@@ -133,24 +133,24 @@ def check_drag_and_key(page, dataset: Path, rec_id: str, shot: Path) -> None:
     assert regions_on_disk(dataset, rec_id) == [(a, b, "wave")]
 
 
-def test_drag_and_key_label_the_recording_in_jupyterlab(lab_server, page, tmp_path):
+def test_drag_and_key_label_the_recording_in_jupyterlab(lab_server, page, shots, tmp_path):
     dataset, rec_id = make_dataset(lab_server.root / "labeler-ds")
     write_notebook(lab_server.root / "labeler.ipynb", dataset)
     run_in_lab(lab_server, page, "labeler.ipynb")
-    wait_ready(page, tmp_path / "not-ready.png")
+    wait_ready(page, shots / "not-ready.png")
     cells = page.locator(".jp-Notebook .jp-CodeCell").count()
-    check_drag_and_key(page, dataset, rec_id, tmp_path / "labeler-jupyterlab.png")
+    check_drag_and_key(page, dataset, rec_id, shots / "labeler-jupyterlab.png")
     # the keys went to the widget, not to the notebook (1 would make a markdown heading)
     assert page.locator(".jp-Notebook .jp-CodeCell").count() == cells
     assert page.locator(".jp-Notebook .jp-MarkdownCell").count() == 0
 
 
-def test_label_propose_and_accept_in_voila(voila_server, page, tmp_path):
+def test_label_propose_and_accept_in_voila(voila_server, page, shots, tmp_path):
     dataset, rec_id = make_dataset(tmp_path / "ds")
     (tmp_path / "voila0").mkdir(exist_ok=True)  # where the harness puts the server's log
     page.goto(voila_server(write_notebook(tmp_path / "labeler.ipynb", dataset)), timeout=TIMEOUT_MS)
-    wait_ready(page, tmp_path / "not-ready.png")
-    check_drag_and_key(page, dataset, rec_id, tmp_path / "labeler-voila.png")
+    wait_ready(page, shots / "not-ready.png")
+    check_drag_and_key(page, dataset, rec_id, shots / "labeler-voila.png")
 
     # a new label from the text box, applied to the current selection
     page.locator(".wb-labeler-newlabel").first.fill("tap")
@@ -164,7 +164,7 @@ def test_label_propose_and_accept_in_voila(voila_server, page, tmp_path):
     page.locator(".wb-labeler-propose").first.click()
     page.wait_for_function("() => /Accept 2 proposals/.test(document.querySelector("
                            "'.wb-labeler-accept')?.textContent)", timeout=15_000)
-    page.screenshot(path=str(tmp_path / "labeler-voila-proposals.png"))
+    page.screenshot(path=str(shots / "labeler-voila-proposals.png"))
     assert len(regions_on_disk(dataset, rec_id)) == 1
     page.locator(".wb-labeler-accept-label").first.select_option("wave")
     page.locator(".wb-labeler-accept").first.click()
@@ -176,4 +176,4 @@ def test_label_propose_and_accept_in_voila(voila_server, page, tmp_path):
     for (a, _, _), (_, b, _) in zip(on_disk[1:], on_disk):  # still sorted, never overlapping
         assert a >= b
     time.sleep(0.3)
-    page.screenshot(path=str(tmp_path / "labeler-voila-accepted.png"), full_page=True)
+    page.screenshot(path=str(shots / "labeler-voila-accepted.png"), full_page=True)

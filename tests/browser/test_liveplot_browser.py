@@ -205,29 +205,29 @@ def check_latest_samples_shown(page) -> None:
     assert canvas.screenshot() == still, "the canvas kept changing after the stream stopped"
 
 
-def test_liveplot_keeps_drawing_in_jupyterlab(lab_server, page, tmp_path):
+def test_liveplot_keeps_drawing_in_jupyterlab(lab_server, page, shots, tmp_path):
     write_notebook(lab_server.root / "liveplot.ipynb")
     lab_server.run_until_shown(page, "liveplot.ipynb", ".wb-liveplot canvas")
     wait_shown(page)
     check_frames_keep_arriving(page)
-    check_drawing(page, tmp_path / "liveplot-jupyterlab.png")
-    page.screenshot(path=str(tmp_path / "jupyterlab-page.png"))
+    check_drawing(page, shots / "liveplot-jupyterlab.png")
+    page.screenshot(path=str(shots / "jupyterlab-page.png"))
     check_kernel_sees_stats(page)
     check_latest_samples_shown(page)
 
 
-def test_liveplot_keeps_drawing_in_voila(voila_server, page, tmp_path):
+def test_liveplot_keeps_drawing_in_voila(voila_server, page, shots, tmp_path):
     url = voila_server(write_notebook(tmp_path / "liveplot.ipynb"))
     page.goto(url, timeout=SHOW_TIMEOUT_MS)
     wait_shown(page)
     check_frames_keep_arriving(page)
-    check_drawing(page, tmp_path / "liveplot-voila.png")
-    page.screenshot(path=str(tmp_path / "voila-page.png"))
+    check_drawing(page, shots / "liveplot-voila.png")
+    page.screenshot(path=str(shots / "voila-page.png"))
     check_kernel_sees_stats(page)
     check_latest_samples_shown(page)
 
 
-def test_pause_button_drives_the_python_object(voila_server, page, tmp_path):
+def test_pause_button_drives_the_python_object(voila_server, page, shots, tmp_path):
     """The widget's button sets ``plot.paused`` in the kernel; the canvas then stands still."""
     url = voila_server(write_notebook(tmp_path / "liveplot.ipynb"))
     page.goto(url, timeout=SHOW_TIMEOUT_MS)
@@ -297,7 +297,7 @@ async () => {
 """
 
 
-def test_the_front_end_alone_draws_reports_and_cleans_up(page):
+def test_the_front_end_alone_draws_reports_and_cleans_up(page, shots):
     """liveplot.js in a bare page with a stand-in model: no Jupyter, just the ES module."""
     js = Path(__file__).parents[2] / "workbench" / "ui" / "liveplot.js"
     page.route("http://wb.test/liveplot.js",

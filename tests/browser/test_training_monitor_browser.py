@@ -60,7 +60,7 @@ def check_curves(page) -> None:
     assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
 
 
-def test_training_monitor_in_jupyterlab(lab_server, page, tmp_path):
+def test_training_monitor_in_jupyterlab(lab_server, page, shots, tmp_path):
     write_notebook(lab_server.root / "train.ipynb")
     lab_server.open_and_run(page, "train.ipynb")
     try:
@@ -70,20 +70,20 @@ def test_training_monitor_in_jupyterlab(lab_server, page, tmp_path):
         page.wait_for_function("() => document.body?.innerText.includes('done after')",
                                timeout=180_000)
     finally:
-        page.screenshot(path=str(tmp_path / "training-lab.png"), full_page=True)
+        page.screenshot(path=str(shots / "training-lab.png"), full_page=True)
     text = page.locator(".jp-Notebook").inner_text()
     assert "done after 6 epochs" in text and "test accuracy" in text
     check_curves(page)
 
 
-def test_training_monitor_in_voila(voila_server, page, tmp_path):
+def test_training_monitor_in_voila(voila_server, page, shots, tmp_path):
     path = write_notebook(tmp_path / "train.ipynb")
     page.goto(voila_server(path), timeout=300_000, wait_until="commit")
     try:
         page.wait_for_function("() => document.body?.innerText.includes('done after')",
                                timeout=180_000)
     finally:
-        page.screenshot(path=str(tmp_path / "training-voila.png"), full_page=True)
+        page.screenshot(path=str(shots / "training-voila.png"), full_page=True)
     text = page.locator("body").inner_text()
     assert "done after 6 epochs" in text and "test accuracy" in text
     check_curves(page)
