@@ -19,8 +19,9 @@ def test_default_device_follows_the_environment(monkeypatch):
 
     monkeypatch.delenv("WORKBENCH_DEVICE", raising=False)
     assert workbench.default_device_url() == "sim://nano33ble"
-    monkeypatch.setenv("WORKBENCH_DEVICE", "/dev/ttyACM0")
-    assert workbench.default_device_url() == "/dev/ttyACM0"
+    monkeypatch.setenv("WORKBENCH_DEVICE", "sim://pico?baud=921600")
+    assert workbench.default_device_url() == "sim://pico?baud=921600"
+    # ports and `auto`: tests/test_default_device.py
 
 
 def test_version_matches_the_installed_distribution():

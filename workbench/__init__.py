@@ -14,6 +14,7 @@ Start here::
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from .errors import WorkbenchError
@@ -29,9 +30,35 @@ __all__ = ["WorkbenchError", "open_device", "default_device_url", "default_board
            "DEFAULT_DEVICE", "__version__"]
 
 
+_auto_choice: dict[str, str] = {}
+_noted: set[str] = set()
+
+
 def default_device_url() -> str:
-    """The device lessons use: ``$WORKBENCH_DEVICE``, else the virtual Nano 33 BLE Sense."""
-    return os.environ.get("WORKBENCH_DEVICE") or DEFAULT_DEVICE
+    """The device lessons use: what ``$WORKBENCH_DEVICE`` asks for if it is there, else the
+    virtual Nano 33 BLE Sense (:data:`DEFAULT_DEVICE`).
+
+    ``$WORKBENCH_DEVICE`` may be a URL (used as is), a port name (used if this machine has the
+    port) or ``auto`` (the first board that answers HELLO); the rules are
+    :func:`workbench.link.choose.choose_device`'s. When it falls back to the virtual board it
+    prints a one-line note on stderr, once per process and setting. Side effects: ``auto``
+    opens serial ports once per process to find a board and remembers the answer (restart the
+    kernel after plugging a board in). Unset or ``sim://...``: reads the environment only.
+    """
+    requested = os.environ.get("WORKBENCH_DEVICE") or ""
+    if not requested or requested.startswith("sim://"):
+        return requested or DEFAULT_DEVICE
+    if requested in _auto_choice:
+        return _auto_choice[requested]
+    from .link.choose import AUTO, choose_device
+
+    choice = choose_device(requested, DEFAULT_DEVICE)
+    if requested.strip().lower() == AUTO:
+        _auto_choice[requested] = choice.url
+    if choice.note and requested not in _noted:
+        _noted.add(requested)
+        print(f"workbench: {choice.note}", file=sys.stderr)
+    return choice.url
 
 
 def open_device(url: str | None = None, *, baudrate: int = 115200, mode: str = "auto",
