@@ -1,4 +1,4 @@
-"""`workbench lab` (what `make lab` runs) starts JupyterLab on the lessons."""
+"""`workbench lab` (what `make lab` runs) starts JupyterLab on the user's own copy of the lessons."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_lab_serves_the_lessons_with_the_virtual_board(tmp_path):
     port = free_port()
+    workspace = tmp_path / "my lessons"
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"),
                JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_DATA_DIR=str(tmp_path / "data"))
     env.pop("WORKBENCH_DEVICE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "lab", "--no-browser", f"--port={port}",
+        [sys.executable, "-m", "workbench.cli", "lab", "--dir", str(workspace), "--no-browser",
+         f"--port={port}",
          "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password="],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:
@@ -44,7 +46,11 @@ def test_lab_serves_the_lessons_with_the_virtual_board(tmp_path):
                     raise AssertionError("JupyterLab did not start:\n" + proc.stdout.read()) from None
                 time.sleep(0.5)
         names = {c["name"] for c in contents["content"]}
-        assert "00_hello_board.ipynb" in names  # opened on the lessons folder
+        assert "00_hello_board.ipynb" in names  # opened on the workspace, lessons copied there
+        assert (workspace / "00_hello_board.ipynb").is_file()
+        # and told to open lesson 00 first
+        argv = open(f"/proc/{proc.pid}/cmdline", "rb").read().split(b"\0")
+        assert str(workspace.resolve() / "00_hello_board.ipynb").encode() in argv
         with urllib.request.urlopen(f"{base}/lab", timeout=10) as r:
             assert r.status == 200 and b"JupyterLab" in r.read()
         # the kernel the lab starts sees the virtual board as its device

@@ -262,13 +262,30 @@ def _scenario(args) -> int:
 
 
 def _lab(args) -> int:
-    root = Path(__file__).resolve().parent.parent
-    notebooks = root / "notebooks"
+    """Prepare the user's workspace (lessons copied, never overwritten) and run JupyterLab there.
+
+    Replaces this process with ``jupyter lab`` (the kernels it starts see ``WORKBENCH_DEVICE``),
+    opening lesson 00 unless the extra arguments name a file; ``--prepare-only`` stops after
+    preparing and says how to open it.
+    """
+    from .lab.workspace import WorkspaceError, prepare
+
+    try:
+        ws = prepare(args.dir)
+    except WorkspaceError as e:
+        raise CommandFailed(str(e), EXIT_BAD_INPUT) from None
+    print(ws.summary(), flush=True)
+    if args.prepare_only:
+        print(f"Open it with: workbench lab --dir '{ws.root}'")
+        return 0
+    print(f"JupyterLab opens {ws.start_here.name} for you; your work stays in {ws.root}.", flush=True)
     env = dict(os.environ, WORKBENCH_DEVICE=args.device)
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}"]
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={ws.root}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     cmd += args.extra
+    if not any(not a.startswith("-") for a in args.extra):
+        cmd.append(str(ws.start_here))  # the browser opens on lesson 00
     os.execvpe(cmd[0], cmd, env)
     return 0
 
@@ -475,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("scenario", _scenario, "set a virtual board's scenario"),
                                  ("capture", _capture, "record a sensor into a dataset folder")):
         s = sub.add_parser(name, help=helptext)
-        s.add_argument("url", nargs="?", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
+        s.add_argument("url", nargs="?", default=None,
+                       help="a port or URL (default: workbench.default_device_url(), i.e. "
+                            "$WORKBENCH_DEVICE or the virtual board)")
         s.add_argument("--baud", type=int, default=115200)
         s.set_defaults(func=func)
         if name == "stream":
@@ -527,8 +546,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("refs", nargs="+", metavar="REF", help="NAME A B, or NAME:A NAME:B")
     r.add_argument("--json", action="store_true")
 
-    s = sub.add_parser("lab", help="open JupyterLab on the lessons with a virtual board")
-    s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
+    s = sub.add_parser("lab", help="open JupyterLab on your own copy of the lessons")
+    s.add_argument("--dir", type=Path, default=None,
+                   help="the workspace folder (default $WORKBENCH_HOME, else ~/tinyml-workbench); "
+                        "lessons are copied there on first use, never over your edited copies")
+    s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE),
+                   help="the lessons' device: a port, a URL, or auto (the first board that "
+                        "answers); the virtual board when it is not there (default %(default)s)")
+    s.add_argument("--prepare-only", action="store_true",
+                   help="prepare the workspace and stop, without starting JupyterLab")
     s.epilog = "Any other option (e.g. --port 8890 --no-browser) is passed on to jupyter lab."
     s.set_defaults(func=_lab)
     return p
@@ -540,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "lab":
         parser.error("unrecognized arguments: " + " ".join(extra))
     args.extra = extra
+    if getattr(args, "url", "") is None:
+        from . import default_device_url
+
+        args.url = default_device_url()  # `auto` and a missing port resolve here, with a note
     try:
         return args.func(args) or 0
     except KeyboardInterrupt as e:

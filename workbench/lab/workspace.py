@@ -54,7 +54,7 @@ README = """\
 These are your own copies of the workbench's lessons: edit them, run them, keep your outputs.
 The datasets and files the lessons write (`gestures/`, `basicmotions/`, `out/`) live here too.
 
-**Start with `00_hello_board.ipynb`**, then follow the numbers.
+**Start with `{start}`**, then follow the numbers.
 
 - `workbench lab` opens this folder again (`workbench lab --dir OTHER` opens another).
 - When the workbench brings a newer version of a lesson you have changed, it is put beside
@@ -99,7 +99,7 @@ class Workspace:
             lines.append(f"  updated (you had not changed them): {', '.join(self.updated)}")
         if self.offered:
             lines.append("  newer versions beside your changed copies: " + ", ".join(self.offered))
-        lines.append(f"Start with {self.start_here.name} (open it in the file browser on the left).")
+        lines.append(f"Start with {self.start_here.name}, then follow the numbers.")
         return "\n".join(lines)
 
 
@@ -147,8 +147,8 @@ def prepare(root: Path | str | None = None, *, packaged: list[Lesson] | None = N
                 ws.offered.append(offer.name)
         seen[lesson.name] = digest
     readme = root / "README.md"
-    if not readme.exists():
-        _write(readme, README.encode())
+    if not readme.exists() and ws.lessons:
+        _write(readme, README.format(start=ws.start_here.name).encode())
     _write(root / MANIFEST, (json.dumps(seen, indent=1, sort_keys=True) + "\n").encode())
     return ws
 
