@@ -82,3 +82,46 @@ def test_example_dataset_loads_from_an_installed_wheel(wheel, tmp_path):
             for f in ("apple", "banana", "orange")}
     assert out.stdout.strip() == str(sorted(rows.items()))
     assert (elsewhere / "fruit" / "dataset.json").is_file()
+
+
+# The lessons (workbench/lessons/ in the wheel, from notebooks/ by hatch force-include)
+
+def _lesson_names() -> list[str]:
+    return sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_wheel_holds_every_lesson(wheel):
+    zf = zipfile.ZipFile(wheel)
+    shipped = sorted(n.split("/")[-1] for n in zf.namelist() if n.startswith("workbench/lessons/"))
+    assert shipped == _lesson_names(), "add the new lesson to force-include in pyproject.toml"
+    for name in shipped:
+        assert zf.read(f"workbench/lessons/{name}") == (ROOT / "notebooks" / name).read_bytes()
+    # outputs the lessons write beside themselves stay out of the wheel
+    assert not [n for n in zf.namelist() if n.startswith(("notebooks/", "workbench/lessons/out"))]
+
+
+def test_lessons_are_found_and_copied_from_an_installed_wheel(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
+    py = venv / "bin" / "python"
+    purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+                   ).stdout.strip()
+    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    Path(purelib, "zz_test_dependencies.pth").write_text("\n".join(deps) + "\n")
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
+          "--no-index", "--quiet", str(wheel)])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import pathlib, workbench\n"
+        "from workbench.lab.lessons import lesson_dir, lessons\n"
+        "home = pathlib.Path(workbench.__file__).resolve().parent\n"
+        "assert lesson_dir() == home / 'lessons', lesson_dir()\n"
+        "print(' '.join(lesson.name for lesson in lessons()))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    out = _run([str(py), "-c", code], cwd=elsewhere, env=env)
+    assert out.stdout.split() == _lesson_names()
+    # the installed command prepares a workspace from them
+    _run([str(venv / "bin" / "workbench"), "lab", "--dir", str(elsewhere / "ws"), "--prepare-only"],
+         cwd=elsewhere, env=env)
+    assert sorted(p.name for p in (elsewhere / "ws").glob("*.ipynb")) == _lesson_names()
