@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import start_sim
 
 import workbench
 from workbench.link.choose import choose_device
-
-from conftest import start_sim
 
 FALLBACK = workbench.DEFAULT_DEVICE
 
