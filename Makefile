@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Install, then open JupyterLab on the lessons with the virtual board as the device.
+## Install, then open JupyterLab on your own copy of the lessons (~/tinyml-workbench, or
+## $WORKBENCH_HOME; see `workbench lab --help`) with the virtual board as the device.
 lab: $(STAMP)
 	$(VENV)/bin/workbench lab
 

@@ -1,7 +1,7 @@
 """Peak memory of each lesson, against Binder's 2 GB ceiling.
 
 Run: ``python bench/lesson_memory.py`` (every lesson in turn, the way nbmake runs them: about
-10-20 minutes on 2 cores). Options: ``--lessons 00 03`` to run some, ``--interval`` seconds
+8 minutes on 2 cores). Options: ``--lessons 00 03`` to run some, ``--interval`` seconds
 between samples (0.1), ``--timeout`` per cell (1800 s), ``--keep DIR`` to run in (and keep) a
 workspace folder instead of a temporary one.
 
