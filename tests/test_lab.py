@@ -30,7 +30,7 @@ def test_lab_serves_the_lessons_with_the_virtual_board(tmp_path):
     env.pop("WORKBENCH_DEVICE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "lab", "--dir", str(workspace), "--no-browser",
-         f"--port={port}",
+         "--port", str(port),
          "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password="],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:

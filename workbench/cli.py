@@ -284,7 +284,7 @@ def _lab(args) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     cmd += args.extra
-    if not any(not a.startswith("-") for a in args.extra):
+    if not any(a.endswith(".ipynb") or Path(a).is_file() for a in args.extra):
         cmd.append(str(ws.start_here))  # the browser opens on lesson 00
     os.execvpe(cmd[0], cmd, env)
     return 0
