@@ -147,7 +147,7 @@ def test_a_process_killed_while_editing_leaves_every_take_whole(tmp_path, after_
             proc.kill()
     after = disk_state(root)
     assert set(after) == set(before)                           # no take lost or doubled
-    for rec, (where, _label, digest) in after.items():
+    for rec, (_where, _label, digest) in after.items():
         assert digest == before[rec][2]                        # samples untouched
     ds = Dataset(root)                                         # opens clean
     assert ds.problems == []
