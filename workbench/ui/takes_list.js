@@ -158,7 +158,7 @@ function render({ model, el }) {
     const lab = h("span", "wb-takes-label", item.label || "unlabeled");
     lab.style.cssText = "min-width:120px;font-weight:600;" +
       (item.label ? "" : "color:#b36b00;font-style:italic;");
-    lab.title = item.label ? item.id : `${item.id}: no label; press ✎ to give it one`;
+    lab.title = item.label ? item.id : `${item.id}: no label; press Relabel to give it one`;
     const len = h("span", "wb-takes-length", `${item.seconds.toFixed(1)} s`);
     len.style.cssText = "min-width:52px;text-align:right;font-variant-numeric:tabular-nums;";
     const sensor = h("span", "wb-takes-sensor", item.sensor);
@@ -170,11 +170,11 @@ function render({ model, el }) {
     const extra = h("span", "wb-takes-extra",
       (item.lost ? `${item.lost} lost ` : "") + (item.interrupted ? "interrupted" : ""));
     extra.style.cssText = "color:#b36b00;flex:1;";
-    const play = h("button", "wb-takes-play", "▶");
+    const play = h("button", "wb-takes-play", "▶ Play");
     play.title = "Play back";
-    const relabel = h("button", "wb-takes-relabel", "✎");
+    const relabel = h("button", "wb-takes-relabel", "✎ Relabel");
     relabel.title = "Relabel";
-    const del = h("button", "wb-takes-delete", "🗑");
+    const del = h("button", "wb-takes-delete", "✕ Delete");
     del.title = "Delete (kept in the dataset's trash/; Undo brings it back)";
     play.addEventListener("click", () => send({ type: "play", rec_id: item.id }));
     relabel.addEventListener("click", () => startRelabel(item, lab));
