@@ -79,6 +79,9 @@ def check_live_and_record(page, dataset: Path, shot: Path) -> None:
     page.wait_for_function("() => document.body.innerText.includes('last take')",
                            timeout=10_000)
     page.locator(".wb-capture-rec").wait_for(state="detached", timeout=10_000)
+    page.wait_for_timeout(600)   # a few refreshes later the button still reads Record
+    assert page.get_by_role("button", name="Record").is_visible()
+    assert page.get_by_role("button", name="Stop").count() == 0
     page.screenshot(path=str(shot))
     metas = [(p.parent, json.loads(p.read_text())) for p in dataset.glob("recordings/*/meta.json")]
     assert len(metas) == 1

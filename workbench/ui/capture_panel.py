@@ -85,6 +85,8 @@ class CapturePanel(w.VBox):
                                             layout=w.Layout(width="160px"))
         self.marker = w.HTML(layout=w.Layout(min_height="30px"))
         """The countdown, big, and the recording marker ("● REC 00:02.4")."""
+        self._shown_busy = False
+        """Whether the button last showed a take (or a countdown) under way."""
         self._unlabeled_ok = False
         """Record was pressed once with no label (the warning is shown): the next press records."""
         self.record_button = w.ToggleButton(description="Record", icon="circle",
@@ -231,7 +233,7 @@ class CapturePanel(w.VBox):
                 self._after_take()
 
     def _after_take(self) -> None:
-        self.record_button.description, self.record_button.icon = "Record", "circle"
+        self._show_button(False)
         self.label.options = tuple(self.recorder.dataset.labels)
         if self.recorder.device is not None:
             self._sensor_changed()  # back to preview
@@ -262,6 +264,10 @@ class CapturePanel(w.VBox):
             self.record_button.value = recording
         finally:
             self._syncing = False
+        self._show_button(recording)
+
+    def _show_button(self, recording: bool) -> None:
+        self._shown_busy = recording
         self.record_button.description, self.record_button.icon = \
             (("Cancel", "times") if self.recorder.counting_down else ("Stop", "stop")) \
             if recording else ("Record", "circle")
@@ -307,11 +313,13 @@ class CapturePanel(w.VBox):
         self._show_marker(st)
         recording, ended = st.state in ("recording", "countdown"), False
         with self._transition:   # the ticker thread and the widgets' thread both refresh
-            if self.record_button.value != recording:
+            # follow the recorder when *it* changed since the button was last set, so a click
+            # whose handler waits for this lock is not undone here first
+            if self._shown_busy != recording:
                 self._set_button(recording)   # a take started or ended elsewhere (code, timer)
                 ended = not recording
-            elif recording:
-                self._set_button(True)        # Cancel becomes Stop when the countdown ends
+            elif recording and self.record_button.value:
+                self._show_button(True)       # Cancel becomes Stop when the countdown ends
         self.record_button.disabled = st.state == "disconnected" or not rec.sensors
         self._syncing = True    # the scenario and the take's label, as the recorder has them
         try:
