@@ -14,7 +14,7 @@ from workbench.ui.capture_panel import CapturePanel  # noqa: E402
 
 
 def test_panel_connects_previews_and_records(sim_url, tmp_path):
-    panel = CapturePanel(tmp_path / "ds", sim_url())
+    panel = CapturePanel(tmp_path / "ds", sim_url(), countdown_s=0)
     try:
         assert [v for _, v in panel.sensor.options][:2] == ["accel", "gyro"]
         assert panel.scenario.layout.display == "" and "wave" in panel.scenario.options
@@ -84,7 +84,7 @@ def test_an_error_stays_until_the_next_action_and_a_disconnected_panel_says_so(s
 
 
 def test_the_controls_follow_a_take_driven_from_code(sim_url, tmp_path):
-    panel = CapturePanel(tmp_path / "ds", sim_url())
+    panel = CapturePanel(tmp_path / "ds", sim_url(), countdown_s=0)
     try:
         rec = panel.recorder
         assert panel.scenario.value != "wave"

@@ -11,6 +11,8 @@ Fixtures:
 * ``lab_server`` (module): a JupyterLab serving the folder ``lab_server.root`` at ``.url``;
   ``lab_server.open_and_run(page, "x.ipynb")`` opens a notebook and runs all its cells;
   ``lab_server.run_until_shown(page, "x.ipynb", ".selector")`` also waits for its output.
+* ``notebook_server`` (module): the same for Jupyter Notebook 7 (``python -m jupyter notebook``),
+  notebooks opened under ``/notebooks/``.
 * ``voila_server`` (function): ``voila_server(notebook_path)`` -> the dashboard's URL.
 * ``browser`` (session) and ``page`` (function, a fresh context: no cookies, no storage).
 * ``shots`` (function): the folder for this test's screenshots, kept after the run as test
@@ -178,6 +180,9 @@ def start_server(args: list[str], root: Path, port: int, name: str, ready_path: 
 class LabServer(Server):
     """JupyterLab, with helpers to open a notebook and run it through the UI."""
 
+    notebook_page = "/lab/tree/"
+    """Where the server opens a notebook (its path follows)."""
+
     def open_and_run(self, page, notebook: str, timeout_ms: float = 60_000) -> None:
         """Open ``notebook`` (relative to the server's root), wait for its kernel, then
         Run > Run All Cells from the menu bar, as a person would.
@@ -185,7 +190,7 @@ class LabServer(Server):
         Returns once every code cell has been queued (its prompt is ``[*]:`` or ``[n]:``). On
         a loaded machine JupyterLab sometimes drops the first menu click (the Run menu is
         not ready yet): the menu is then used again, up to RUN_ALL_ATTEMPTS times."""
-        page.goto(f"{self.url}/lab/tree/{notebook}", timeout=timeout_ms)
+        page.goto(f"{self.url}{self.notebook_page}{notebook}", timeout=timeout_ms)
         page.locator(".jp-Notebook").first.wait_for(timeout=timeout_ms)
         # the kernel indicator reads "Idle" once the kernel has started
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
@@ -256,6 +261,36 @@ def lab_server(tmp_path_factory):
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         root, port, "jupyterlab", ready_path="/api/status")
     server = LabServer(base.proc, base.url, base.log, notebooks)
+    yield server
+    server.stop()
+
+
+class NotebookServer(LabServer):
+    """Jupyter Notebook 7: the same notebook view and Run menu as JupyterLab, one document
+    per page under ``/notebooks/``."""
+
+    notebook_page = "/notebooks/"
+
+
+@pytest.fixture(scope="module")
+def notebook_server(tmp_path_factory):
+    """A real Jupyter Notebook 7 (``python -m jupyter notebook``) on a free port, serving a
+    fresh temporary folder (``.root``); ``open_and_run`` and ``run_until_shown`` as for
+    ``lab_server``."""
+    root = tmp_path_factory.mktemp("notebook")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    labconfig = root / "config" / "labconfig"   # no news toast, as for JupyterLab
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    port = free_port()
+    base = start_server(
+        ["-m", "jupyter", "notebook", "--no-browser", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--allow-root", f"--notebook-dir={notebooks}"],
+        root, port, "notebook", ready_path="/api/status")
+    server = NotebookServer(base.proc, base.url, base.log, notebooks)
     yield server
     server.stop()
 
