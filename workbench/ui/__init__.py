@@ -22,12 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .fleet_panel import FleetPanel
     from .labeler import Labeler
     from .live_predictions import LivePredictions
+    from .takes_list import TakesList
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -40,6 +41,7 @@ _LAZY = {
     "FlashPanel": ".flash_panel",
     "FleetPanel": ".fleet_panel",
     "LivePredictions": ".live_predictions",
+    "TakesList": ".takes_list",
 }
 
 
