@@ -412,6 +412,7 @@ class Workshop(w.VBox):
 
         def job() -> None:
             bar = self.progress["train"]
+            from ..deploy.gates import DEFAULT_MIN_ACCURACY
             from ..train.fit import TrainConfig, TrainingData, train
             from ..train.zoo import imu_cnn
             from .training import TrainingMonitor
@@ -441,9 +442,14 @@ class Workshop(w.VBox):
             self.compare_box.children = ()
             self._drop_flash()
             test = result.record.metrics["test"]
-            self._say("train", f"trained in {result.record.seconds:.0f} s: test accuracy "
-                               f"{test['accuracy']:.0%} on {test['n']} windows of takes it never "
-                               "saw. Go on to Compare.", _GREEN)
+            said = (f"trained in {result.record.seconds:.0f} s: test accuracy "
+                    f"{test['accuracy']:.0%} on {test['n']} windows of takes it never saw.")
+            if test["accuracy"] < DEFAULT_MIN_ACCURACY:
+                self._say("train", f"{said} The flash step asks for {DEFAULT_MIN_ACCURACY:.0%}: "
+                                   "record more (or longer) takes in step 2 and train again.",
+                          "#b26a00")
+            else:
+                self._say("train", f"{said} Go on to Compare.", _GREEN)
 
         return self._start("train", job, "loading TensorFlow...", steps=epochs + 3)
 
@@ -574,6 +580,11 @@ class Workshop(w.VBox):
         this every TICK_S)."""
         if self._closed:
             return
+        rec = self.recorder
+        if self.current != "capture" and rec.previewing:
+            # the capture panel returns to its live view when a take ends, also one that
+            # ends after the participant moved on: the board's stream is left free
+            rec.stop_preview()
         done = {s: self.done(s) for s in STEPS}
         for i, s in enumerate(STEPS):
             b = self.step_buttons[s]
