@@ -524,6 +524,8 @@ class Workshop(w.VBox):
         except Exception as exc:  # noqa: BLE001 - shown in the step
             self._set_error("flash", f"cannot offer the models: {exc}")
             return None
+        for widget in (self.flash.url, self.flash.connect_button, self.flash.disconnect_button):
+            widget.layout.display = "none"      # the board is the one connected in step 1
         front = [n for n in self.table.pareto("flash_bytes") if self.table.verdicts[n].fits]
         if front:
             self.flash.select(front[0])
