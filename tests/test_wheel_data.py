@@ -92,10 +92,14 @@ def _lesson_names() -> list[str]:
 
 def test_the_wheel_holds_every_lesson(wheel):
     zf = zipfile.ZipFile(wheel)
-    shipped = sorted(n.split("/")[-1] for n in zf.namelist() if n.startswith("workbench/lessons/"))
+    shipped = sorted(n.split("/")[-1] for n in zf.namelist()
+                     if n.startswith("workbench/lessons/") and n.count("/") == 2)
     assert shipped == _lesson_names(), "add the new lesson to force-include in pyproject.toml"
     for name in shipped:
         assert zf.read(f"workbench/lessons/{name}") == (ROOT / "notebooks" / name).read_bytes()
+    # the workshop dashboard (`workbench dashboard`) ships beside them
+    dashboard = "dashboards/workshop.ipynb"
+    assert zf.read(f"workbench/lessons/{dashboard}") == (ROOT / "notebooks" / dashboard).read_bytes()
     # outputs the lessons write beside themselves stay out of the wheel
     assert not [n for n in zf.namelist() if n.startswith(("notebooks/", "workbench/lessons/out"))]
 
@@ -117,6 +121,8 @@ def test_lessons_are_found_and_copied_from_an_installed_wheel(wheel, tmp_path):
         "from workbench.lab.lessons import lesson_dir, lessons\n"
         "home = pathlib.Path(workbench.__file__).resolve().parent\n"
         "assert lesson_dir() == home / 'lessons', lesson_dir()\n"
+        "from workbench.lab.dashboards import workshop_notebook\n"
+        "assert workshop_notebook() == home / 'lessons' / 'dashboards' / 'workshop.ipynb'\n"
         "print(' '.join(lesson.name for lesson in lessons()))\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     out = _run([str(py), "-c", code], cwd=elsewhere, env=env)

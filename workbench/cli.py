@@ -290,6 +290,25 @@ def _lab(args) -> int:
     return 0
 
 
+def _dashboard(args) -> int:
+    """Serve the workshop dashboard with Voila, its files in the user's folder."""
+    from .lab.dashboards import voila_command, voila_env
+
+    folder = Path(args.folder).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CommandFailed(f"cannot use {folder} for the workshop's files: {e.strerror or e}; "
+                            "choose another folder with --folder", EXIT_BAD_INPUT) from None
+    cmd = voila_command(extra=args.extra)
+    env = voila_env(folder, device=args.device)
+    print(f"workshop dashboard: files in {folder.resolve()}, device {env.get('WORKBENCH_DEVICE')}",
+          flush=True)
+    os.chdir(folder)
+    os.execvpe(cmd[0], cmd, env)
+    return 0
+
+
 def _report(args) -> int:
     """Measure a model, explain it for one board, and list the estimates for every board."""
     from .boards import get_board, load_catalog
@@ -557,13 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prepare the workspace and stop, without starting JupyterLab")
     s.epilog = "Any other option (e.g. --port 8890 --no-browser) is passed on to jupyter lab."
     s.set_defaults(func=_lab)
+
+    s = sub.add_parser("dashboard", help="serve the workshop dashboard (Voila): board to deployed "
+                       "model without code")
+    s.add_argument("--folder", default=".",
+                   help="where the takes, comparisons and registry go (default: this folder)")
+    s.add_argument("--device", default=os.environ.get("WORKBENCH_DEVICE", DEFAULT_DEVICE))
+    s.epilog = "Any other option (e.g. --port 8866 --no-browser) is passed on to voila."
+    s.set_defaults(func=_dashboard)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "lab":
+    if extra and args.command not in ("lab", "dashboard"):
         parser.error("unrecognized arguments: " + " ".join(extra))
     args.extra = extra
     if getattr(args, "url", "") is None:

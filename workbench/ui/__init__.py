@@ -23,12 +23,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .labeler import Labeler
     from .live_predictions import LivePredictions
     from .takes_list import TakesList
+    from .workshop import Workshop
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList", "Workshop"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -42,6 +43,7 @@ _LAZY = {
     "FleetPanel": ".fleet_panel",
     "LivePredictions": ".live_predictions",
     "TakesList": ".takes_list",
+    "Workshop": ".workshop",
 }
 
 

@@ -151,6 +151,11 @@ class CapturePanel(w.VBox):
             else:
                 self._sensor_changed()
 
+    @property
+    def error(self) -> str | None:
+        """The error shown in the status line (the last action's), or None."""
+        return self._error
+
     def _selected_sensor(self):
         rec = self.recorder
         if not rec.sensors:
