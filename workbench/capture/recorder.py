@@ -145,9 +145,18 @@ class Recorder:
     # ------------------------------------------------------------ preview
     def start_preview(self, sensor: str | int = "accel", rate_hz: float | None = None) -> None:
         """Stream a sensor to the observers without storing anything (to look before
-        recording). A take started later stops the preview first."""
+        recording). A take started later stops the preview first; while a take records
+        this does nothing (the take feeds the observers). Safe from any thread: it and
+        :meth:`start` are serialised, so a panel returning to its preview when a take ends
+        cannot race a take started from code."""
         if self.device is None:
             raise RuntimeError("connect to a device first")
+        with self._lock:
+            if self.session is not None and self.session.running:
+                return
+            self._start_preview(sensor, rate_hz)
+
+    def _start_preview(self, sensor: str | int, rate_hz: float | None) -> None:
         self.stop_preview()
         dev = self.device
         stream = dev.stream(sensor if dev.mode == "framed" else 0, rate_hz)
@@ -190,16 +199,17 @@ class Recorder:
         """Begin a take. Raises RuntimeError if one is running or no device is open."""
         if self.device is None:
             raise RuntimeError("connect to a device first")
-        if self.session is not None and self.session.running:
-            raise RuntimeError("a take is already recording; stop it first")
-        self.error = None
-        self.stop_preview()
-        session = CaptureSession(self.device, self.dataset, sensor, label=label or None,
-                                 rate_hz=rate_hz, seconds=seconds)
-        session.on_block.append(self._forward)
-        self.session = session.start()
-        self.message = f"recording {session.recording_id}"
-        return session
+        with self._lock:
+            if self.session is not None and self.session.running:
+                raise RuntimeError("a take is already recording; stop it first")
+            self.error = None
+            self.stop_preview()
+            session = CaptureSession(self.device, self.dataset, sensor, label=label or None,
+                                     rate_hz=rate_hz, seconds=seconds)
+            session.on_block.append(self._forward)
+            self.session = session.start()
+            self.message = f"recording {session.recording_id}"
+            return session
 
     def start_after(self, countdown_s: float, sensor: str | int = "accel",
                     label: str | None = None, rate_hz: float | None = None,
