@@ -131,7 +131,10 @@ def test_every_route_refuses_a_request_without_the_token(server, method, path):
 
 
 def test_the_routes_live_under_the_base_url_only(server):
-    assert server.request("GET", "boards")[0] == 200
+    status, answer = server.request("GET", "boards")
+    assert status == 200
+    nano = next(b for b in answer["boards"] if b["id"] == "nano33ble")
+    assert nano["name"] and nano["usb"] and all(len(u) == 9 and u[4] == ":" for u in nano["usb"])
     assert server.request("GET", "boards", prefix="/tinyml-workbench/")[0] == 404
 
 

@@ -35,10 +35,12 @@ def board_capabilities(board) -> dict:
 
 
 def catalog_boards() -> list[dict]:
-    """Every catalog board as ``{"id", "name"}``, sorted by id (the start-a-board menu)."""
+    """Every catalog board as ``{"id", "name", "usb": ["VID:PID", ...]}``, sorted by id: the
+    start-a-board menu, and what the panel matches a Web Serial port's USB ids against."""
     from ..boards import load_catalog
 
-    return [{"id": b.id, "name": b.name} for _, b in sorted(load_catalog().items())]
+    return [{"id": b.id, "name": b.name, "usb": [str(u) for u in b.usb]}
+            for _, b in sorted(load_catalog().items())]
 
 
 def devices() -> list[dict]:

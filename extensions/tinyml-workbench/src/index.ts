@@ -12,7 +12,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
-import { LabIcon } from '@jupyterlab/ui-components';
+import { LabIcon, notebookIcon } from '@jupyterlab/ui-components';
 
 import { IOpenedLesson, IStartedBoard } from './api';
 import { CommandIDs } from './commands';
@@ -110,6 +110,7 @@ const plugin: JupyterFrontEndPlugin<ITinyMLWorkbench> = {
     commands.addCommand(CommandIDs.openLesson, {
       label: args => (args.title ? String(args.title) : 'Open a Lesson'),
       caption: 'Open a lesson (copied into this folder the first time)',
+      icon: notebookIcon,
       execute: async args => {
         let name = args.name as string | undefined;
         if (!name) {
@@ -134,7 +135,7 @@ const plugin: JupyterFrontEndPlugin<ITinyMLWorkbench> = {
     commands.addCommand(CommandIDs.newCaptureNotebook, {
       label: 'New Capture Notebook',
       caption: 'A notebook with a capture panel on the selected device (else the default one)',
-      icon: args => (args.isLauncher ? chipIcon : undefined),
+      icon: chipIcon,
       execute: args =>
         newNotebook(app, captureCells((args.url as string) || panel.selectedDevice))
     });

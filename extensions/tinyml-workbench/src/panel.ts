@@ -265,7 +265,8 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
 
   private _deviceRow(dev: IDevice): HTMLElement {
     const board = dev.board;
-    const name = board ? board.name : dev.description || dev.url;
+    const described = dev.description && dev.description !== 'n/a' ? dev.description : '';
+    const name = board ? board.name : described || (dev.usb ? 'USB serial port' : 'Serial port');
     const state = dev.kind === 'virtual'
       ? (dev.state.in_use ? 'running, in use' : 'running, free')
       : (dev.state.in_use === null ? 'plugged in' : dev.state.in_use ? 'plugged in, in use' : 'plugged in, free');
