@@ -49,10 +49,10 @@ def devices() -> list[dict]:
     Each is ``{"url", "kind": "serial" | "virtual", "description", "usb", "catalog_matches",
     "board": capabilities or None, "pid": the virtual board's process or None, "state":
     {"in_use": bool or None, "clients": int or None}}`` (``clients``: the processes holding a
-    port open, or the connections to a TCP board; None where this system does not tell). ``board`` is the catalog entry of a
-    virtual board's board, or of the port's only catalog match (None when the VID:PID matches
-    no board, or several). Reads the registry of virtual boards, which removes the entries of
-    boards whose process is gone; changes nothing else.
+    port open, or the connections to a TCP board; None where this system does not tell).
+    ``board`` is the catalog entry of a virtual board's board, or of the port's only catalog
+    match (None when the VID:PID matches no board, or several). Reads the registry of virtual
+    boards, which removes the entries of boards whose process is gone; changes nothing else.
     """
     from ..boards import get_board
     from ..link.discovery import list_ports
