@@ -4,12 +4,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lab test lint bench clean
+.PHONY: install lab test lint bench ext clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[lab,test]'
+	@# the install builds the JupyterLab extension with npm (first time only) and enables it
+	$(VENV)/bin/jupyter labextension list 2>&1 | grep -q 'tinyml-workbench v.*enabled'
+	$(VENV)/bin/jupyter server extension list 2>&1 | grep -q 'workbench.lab.*enabled'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,5 +41,14 @@ bench: $(STAMP)
 	$(PY) bench/liveplot.py
 	$(PY) bench/update.py
 
+## Rebuild the JupyterLab extension after editing extensions/tinyml-workbench, and link the
+## build into the venv (as `jupyter labextension develop` does); reload the page to see it.
+ext: $(STAMP)
+	cd extensions/tinyml-workbench && npm install --no-audit --no-fund && \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" npm run build
+	rm -rf $(VENV)/share/jupyter/labextensions/tinyml-workbench
+	ln -s "$(abspath workbench/labextension)" $(VENV)/share/jupyter/labextensions/tinyml-workbench
+
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info workbench/labextension \
+	  extensions/tinyml-workbench/lib extensions/tinyml-workbench/tsconfig.tsbuildinfo

@@ -1,4 +1,6 @@
-"""The example data sets ship inside the package: built into a wheel, installed, loaded.
+"""The wheel carries what an installed workbench needs without a build: the example data sets
+(built in, installed, loaded) and the prebuilt JupyterLab extension with its server extension
+enabled (installed, then listed by jupyter and served by a JupyterLab started from it).
 
 The wheel is built here from this checkout with hatchling (the project's build backend, from the
 ``test`` extra) and installed with ``--no-deps`` into a fresh virtual environment. That
@@ -10,10 +12,16 @@ folder outside the checkout with PYTHONPATH cleared.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import signal
 import site
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -23,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("hatchling") is None,
-                       reason="hatchling (the build backend) is not installed: "
-                              "pip install -e '.[test]'"),
+    pytest.mark.skipif(importlib.util.find_spec("hatchling") is None
+                       or importlib.util.find_spec("hatch_jupyter_builder") is None,
+                       reason="hatchling and hatch-jupyter-builder (the build backend and its "
+                              "hook) are not installed: pip install -e '.[test]'"),
 ]
 
 
@@ -38,8 +47,12 @@ def _run(cmd, **kw):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # the build hook builds the JupyterLab extension with npm if it is not built yet; its
+    # npm script runs this environment's `jupyter-builder`
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                 os.environ.get("PATH", "")]))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-          "--quiet", "-w", str(out), str(ROOT)])
+          "--quiet", "-w", str(out), str(ROOT)], env=env)
     wheels = list(out.glob("tinyml_workbench-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
@@ -54,18 +67,38 @@ def test_the_wheel_holds_the_example_data(wheel):
     assert zipfile.ZipFile(wheel).read(folder + "apple.csv") == shipped
 
 
-def test_example_dataset_loads_from_an_installed_wheel(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """The wheel installed (``--no-deps``) into a fresh virtual environment; returns its python."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
     py = venv / "bin" / "python"
     purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
                    ).stdout.strip()
     # Dependencies from this interpreter, as plain directories (no .pth of theirs is run, so an
     # editable install of workbench there stays invisible).
-    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    deps = [p for p in dict.fromkeys(site.getsitepackages() + [
+        p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]) if Path(p).is_dir()]
     Path(purelib, "zz_test_dependencies.pth").write_text("\n".join(deps) + "\n")
     _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
           "--no-index", "--quiet", str(wheel)])
+    return py
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    """No PYTHONPATH (workbench comes from the wheel), Jupyter's own folders in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime")):
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(tmp_path / sub)
+    return env
+
+
+def test_example_dataset_loads_from_an_installed_wheel(installed, tmp_path):
+    py = installed
+    venv = py.parent.parent
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = (
@@ -104,16 +137,9 @@ def test_the_wheel_holds_every_lesson(wheel):
     assert not [n for n in zf.namelist() if n.startswith(("notebooks/", "workbench/lessons/out"))]
 
 
-def test_lessons_are_found_and_copied_from_an_installed_wheel(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
-    py = venv / "bin" / "python"
-    purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
-                   ).stdout.strip()
-    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    Path(purelib, "zz_test_dependencies.pth").write_text("\n".join(deps) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
-          "--no-index", "--quiet", str(wheel)])
+def test_lessons_are_found_and_copied_from_an_installed_wheel(installed, tmp_path):
+    py = installed
+    venv = py.parent.parent
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = (
@@ -131,3 +157,85 @@ def test_lessons_are_found_and_copied_from_an_installed_wheel(wheel, tmp_path):
     _run([str(venv / "bin" / "workbench"), "lab", "--dir", str(elsewhere / "ws"), "--prepare-only"],
          cwd=elsewhere, env=env)
     assert sorted(p.name for p in (elsewhere / "ws").glob("*.ipynb")) == _lesson_names()
+
+
+LABEXT = "share/jupyter/labextensions/tinyml-workbench/"
+SERVER_CONFIG = "etc/jupyter/jupyter_server_config.d/tinyml-workbench.json"
+
+
+def test_the_wheel_holds_the_prebuilt_lab_extension_and_its_server_config(wheel):
+    archive = zipfile.ZipFile(wheel)
+    data = next(n for n in archive.namelist() if n.endswith(".data/data/" + LABEXT + "package.json"))
+    prefix = data[: -len(LABEXT + "package.json")]
+    names = set(archive.namelist())
+    assert prefix + LABEXT + "install.json" in names
+    assert any(re.fullmatch(re.escape(prefix + LABEXT) + r"static/remoteEntry\.[0-9a-f]+\.js", n)
+               for n in names)
+    package = json.loads(archive.read(prefix + LABEXT + "package.json"))
+    assert package["name"] == "tinyml-workbench"
+    assert package["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+    assert json.loads(archive.read(prefix + LABEXT + "install.json"))["packageName"] == \
+        "tinyml-workbench"
+    config = json.loads(archive.read(prefix + SERVER_CONFIG))
+    assert config == {"ServerApp": {"jpserver_extensions": {"workbench.lab": True}}}
+    # the built output goes in once, as shared data, not again inside the package
+    assert not any(n.startswith("workbench/labextension/") for n in names)
+
+
+def test_jupyter_from_the_installed_wheel_has_the_extension_enabled(installed, tmp_path):
+    py = installed
+    env = _clean_env(tmp_path)
+    out = _run([str(py), "-m", "jupyterlab.labextensions", "list"], env=env, cwd=tmp_path)
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    assert re.search(r"tinyml-workbench v[0-9.]+ enabled +OK", listing), listing
+    out = _run([str(py), "-m", "jupyter_server.extension.serverextension", "list"], env=env,
+               cwd=tmp_path)
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    assert re.search(r"workbench\.lab +enabled", listing) and "workbench.lab  OK" in listing, listing
+
+    # a JupyterLab started from it serves the extension (no build step ran) and its API; the
+    # core application's assets are this interpreter's (the wheel's venv installs no jupyterlab)
+    from jupyterlab.commands import get_app_dir
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "lab.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [str(py), "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+             "--IdentityProvider.token=wheel-test", f"--ServerApp.root_dir={tmp_path}",
+             "--allow-root", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             f"--LabApp.app_dir={get_app_dir()}"],
+            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": "token wheel-test"}
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                req = urllib.request.Request(base + "/tinyml-workbench/boards", headers=headers)
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    assert any(b["id"] == "nano33ble" for b in json.load(r)["boards"])
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-4000:]
+                time.sleep(0.5)
+        req = urllib.request.Request(base + "/lab", headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            page = r.read().decode()
+        config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>\s*(\{.*?\})\s*</script>', page,
+                                      flags=re.S).group(1))
+        (ext,) = [e for e in config["federated_extensions"] if e["name"] == "tinyml-workbench"]
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{base}/lab/extensions/tinyml-workbench/{ext['load']}", headers=headers),
+                timeout=30) as r:
+            assert r.status == 200 and b"tinyml-workbench" in r.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
