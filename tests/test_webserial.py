@@ -260,3 +260,48 @@ def test_messages_handled_off_the_main_thread_need_no_pump(relay):
     with open_device("webserial://b1") as dev:
         assert dev.ping(b"x") >= 0
     assert r.ch.delivered_off_main and not webserial.needs_pump()
+
+
+def test_the_widget_relays_both_ways_and_acknowledges():
+    """WebSerial's messages, played by a recording comm standing in for the page."""
+    pytest.importorskip("anywidget")
+    from recording_comm import RecordingComm
+
+    from workbench.ui import WebSerial
+
+    comm = RecordingComm()
+    w = WebSerial("widget1", boards=["nano33ble"], comm=comm)
+    try:
+        assert {"usbVendorId": 0x2341, "usbProductId": 0x805A} in w.filters
+        assert webserial.find("widget1").state == webserial.WAITING
+        comm.from_front({"method": "custom", "content": {
+            "type": "state", "state": "open", "reason": "", "baudrate": 115200,
+            "info": {"usbVendorId": 0x2341, "usbProductId": 0x805A}}})
+        assert w.state == "open" and "Nano 33 BLE" in w.port_label
+        port = open_port(w.url)
+        try:
+            port.write(b"\x00hello")  # what the kernel writes goes out as a "tx" message
+            (content, bufs), = comm.custom("tx")
+            assert bufs == [b"\x00hello"]
+            comm.from_front({"method": "custom", "content": {"type": "rx", "seq": 7}},
+                            [b"from the board"])
+            assert port.read(14) == b"from the board"
+            assert comm.custom("ack")[-1][0]["seq"] == 7
+            comm.from_front({"method": "custom", "content": {
+                "type": "state", "state": "unplugged", "reason": "NetworkError: lost"}})
+            with pytest.raises(Exception, match="unplugged \\(NetworkError: lost\\)"):
+                port.read(1)
+        finally:
+            port.close()
+    finally:
+        w.close()
+    assert webserial.find("widget1") is None
+
+
+def test_usb_filters_come_from_the_catalog():
+    from workbench.ui.webserial import usb_filters
+
+    ids = usb_filters()
+    assert {"usbVendorId": 0x2E8A, "usbProductId": 0x000A} in ids  # pico, application
+    assert {"usbVendorId": 0x2E8A, "usbProductId": 0x0003} not in ids  # its bootloader
+    assert len(ids) == len({(f["usbVendorId"], f["usbProductId"]) for f in ids})

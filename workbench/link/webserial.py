@@ -11,8 +11,9 @@ knows nothing about widgets or Jupyter:
   buffered; what the kernel writes goes to the installed send function;
 - the browser's news changes :attr:`Channel.state` through :meth:`Channel.update`:
   ``waiting`` (shown, no port yet), ``open``, ``cancelled`` (the user closed the picker),
-  ``unsupported`` (no Web Serial in this browser or page), ``unplugged`` (the port went
-  away, ``reason`` says how) or ``closed`` (the widget was closed);
+  ``unsupported`` (no Web Serial in this browser or page), ``failed`` (the browser could not
+  open the chosen port), ``unplugged`` (the port went away, ``reason`` says how) or
+  ``closed`` (the widget was closed, or the page closed the port);
 - ``open_port("webserial://<id>")`` (handler :mod:`.handlers.protocol_webserial`) claims
   the channel as a pyserial port, so :class:`~.device.Device`, recorders and model uploads
   work through it unchanged.
@@ -38,9 +39,9 @@ from .errors import (
     WebSerialUnsupported,
 )
 
-WAITING, OPEN, CANCELLED, UNSUPPORTED, UNPLUGGED, CLOSED = (
-    "waiting", "open", "cancelled", "unsupported", "unplugged", "closed")
-STATES = (WAITING, OPEN, CANCELLED, UNSUPPORTED, UNPLUGGED, CLOSED)
+WAITING, OPEN, CANCELLED, UNSUPPORTED, FAILED, UNPLUGGED, CLOSED = (
+    "waiting", "open", "cancelled", "unsupported", "failed", "unplugged", "closed")
+STATES = (WAITING, OPEN, CANCELLED, UNSUPPORTED, FAILED, UNPLUGGED, CLOSED)
 """Every state of a channel, in the order a port usually meets them."""
 OPEN_TIMEOUT = 120.0
 """Seconds ``open_port("webserial://id")`` waits for the user to connect a port in the page
@@ -105,7 +106,7 @@ class Channel:
     def detach(self) -> None:
         """Forget the send function and close the channel (the widget went away)."""
         self._send = self._control = None
-        self.update(CLOSED, "the Web Serial widget was closed")
+        self.update(CLOSED, "its Web Serial widget was closed")
 
     def feed(self, data: bytes) -> None:
         """Bytes the browser read from the port. Dropped while no port claims the channel."""
@@ -153,13 +154,17 @@ class Channel:
                                           if self.reason else ""))
         if self.state == CANCELLED:
             raise WebSerialCancelled(f"{self.url}: {CANCELLED_HELP}")
+        if self.state == FAILED:
+            raise OpenError(f"{self.url}: the browser could not open the port ({self.reason}). "
+                            "Close any other program or tab using it (a serial monitor, the "
+                            "Arduino IDE), check the baud rate, then click Connect again.")
         if self.state in (UNPLUGGED, CLOSED):
             raise OpenError(f"{self.url}: {self._gone()}. Plug the board back in and click "
                             "Connect again.")
 
     def _gone(self) -> str:
         if self.state == CLOSED:
-            return self.reason or "the Web Serial widget was closed"
+            return "the port was closed" + (f" ({self.reason})" if self.reason else "")
         return "the board was unplugged" + (f" ({self.reason})" if self.reason else "")
 
     def wait_open(self, timeout: float = OPEN_TIMEOUT) -> None:

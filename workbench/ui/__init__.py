@@ -25,9 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
+    from .webserial import WebSerial
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "WebSerial"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -40,6 +41,7 @@ _LAZY = {
     "FlashPanel": ".flash_panel",
     "FleetPanel": ".fleet_panel",
     "LivePredictions": ".live_predictions",
+    "WebSerial": ".webserial",
 }
 
 
