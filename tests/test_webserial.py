@@ -221,6 +221,13 @@ class MainThreadKernel:
     def poll(self) -> None:
         assert threading.current_thread() is threading.main_thread()
         self.polls += 1
+        # jupyter-ui-poll runs the kernel's message loop on a thread of its own while the
+        # cell's thread waits for it: that must not pass for a subshell
+        worker = threading.Thread(target=self._handle_pending)
+        worker.start()
+        worker.join()
+
+    def _handle_pending(self) -> None:
         while True:
             try:
                 self.ch.feed(self.pending.get_nowait())
@@ -250,7 +257,7 @@ def test_the_pump_lets_a_blocked_cell_hear_the_board(relay, sine_model):
             assert dev.info.board_id == "nano33ble"
             assert len(dev.record("accel", seconds=0.3).raw) > 0
             assert dev.upload_model(sine_model, name="sine").size == len(sine_model)
-        assert kernel.polls > 0
+        assert kernel.polls > 0 and not kernel.ch.delivered_off_main
     finally:
         waits.set_pump(old)
 

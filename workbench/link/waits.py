@@ -34,6 +34,7 @@ Pump = Callable[[], "AbstractContextManager[Callable[[], None]] | None"]
 
 _pump: Pump | None = None
 _state = threading.local()
+_polling = 0  # polls in progress (a pump may handle messages on a thread of its own)
 
 
 def set_pump(pump: Pump | None) -> Pump | None:
@@ -118,9 +119,18 @@ def sleep(seconds: float) -> None:
         wait(threading.Event(), seconds)
 
 
+def polling() -> bool:
+    """True while a pump is polling: the messages handled now were pumped by a wait (on
+    whichever thread the pump uses), not delivered by the kernel on its own."""
+    return _polling > 0
+
+
 def _poll(poll: Callable[[], None]) -> None:
+    global _polling
     _state.pumping = True
+    _polling += 1
     try:
         poll()
     finally:
+        _polling -= 1
         _state.pumping = False

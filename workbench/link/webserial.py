@@ -137,7 +137,8 @@ class Channel:
             self._cond.notify_all()
 
     def _note_thread(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
+        # jupyter-ui-poll handles the messages it pumps on a thread of its own: not a subshell
+        if threading.current_thread() is not threading.main_thread() and not waits.polling():
             self.delivered_off_main = True
 
     # ------------------------------------------------------------- kernel side
