@@ -16,76 +16,20 @@ messages came and the test checks it matches the kernel's version.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from webserial_standin import FAKE_SERIAL_JS, WsRelay
 
 pytestmark = pytest.mark.browser
 
 SHOW_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_MS = 240_000
-
-#: A stand-in for the browser's Web Serial API: a port that relays over a WebSocket.
-#: MODE "relay": getPorts() lists nothing until requestPort() grants the port;
-#: "cancel": requestPort() rejects as when the user closes the picker; "none": no
-#: navigator.serial at all (Firefox, Safari).
-FAKE_SERIAL_JS = """
-(() => {
-  const WS_URL = %(ws)s, MODE = %(mode)s;
-  if (MODE === "none") {
-    Object.defineProperty(Navigator.prototype, "serial", {get: () => undefined, configurable: true});
-    return;
-  }
-  window.__serial = {opened: 0, requests: 0, filters: null, baud: null};
-  class RelayPort extends EventTarget {
-    constructor() { super(); this.readable = null; this.writable = null; this.ws = null; }
-    getInfo() { return {usbVendorId: 0x2341, usbProductId: 0x805A}; }
-    async open({baudRate}) {
-      if (this.ws) throw new DOMException("The port is already open.", "InvalidStateError");
-      const ws = new WebSocket(WS_URL);
-      ws.binaryType = "arraybuffer";
-      await new Promise((ok, fail) => {
-        ws.onopen = ok;
-        ws.onerror = () => fail(new DOMException("Failed to open serial port.", "NetworkError"));
-      });
-      this.ws = ws;
-      this.readable = new ReadableStream({
-        start(c) {
-          ws.onmessage = (e) => c.enqueue(new Uint8Array(e.data));
-          ws.onclose = () => { try { c.error(new DOMException("The device has been lost.", "NetworkError")); } catch (e) {} };
-        },
-        cancel() { ws.close(); },
-      });
-      this.writable = new WritableStream({write(chunk) { ws.send(chunk); }});
-      window.__serial.opened += 1;
-      window.__serial.baud = baudRate;
-    }
-    async close() {
-      if (this.ws) { this.ws.onclose = null; this.ws.close(); }
-      this.ws = null; this.readable = null; this.writable = null;
-    }
-    async setSignals() {}
-  }
-  const granted = [];
-  const serial = new EventTarget();
-  serial.getPorts = async () => granted.slice();
-  serial.requestPort = async (options) => {
-    window.__serial.requests += 1;
-    window.__serial.filters = (options || {}).filters || null;
-    if (MODE === "cancel") throw new DOMException("No port selected by the user.", "NotFoundError");
-    if (!granted.length) granted.push(new RelayPort());
-    return granted[0];
-  };
-  Object.defineProperty(Navigator.prototype, "serial", {get: () => serial, configurable: true});
-})();
-"""
 
 SETUP = """\
 from workbench.ui import WebSerial
@@ -147,61 +91,6 @@ except WebSerialError as e:
 """
 
 
-class WsRelay:
-    """A WebSocket server that relays each connection to the board's TCP port (own thread,
-    own event loop). ``unplug()`` drops every connection, as a pulled cable would."""
-
-    def __init__(self, board: tuple[str, int]) -> None:
-        from websockets.asyncio.server import serve
-
-        self.board = board
-        self.loop = asyncio.new_event_loop()
-        self.conns: set = set()
-        ready = threading.Event()
-
-        async def main():
-            self.server = await serve(self.handler, "127.0.0.1", 0, max_size=None)
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            await self.server.serve_forever()
-
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),),
-                                       daemon=True)
-        self.thread.start()
-        ready.wait(10)
-        self.url = f"ws://127.0.0.1:{self.port}/"
-
-    async def handler(self, ws):
-        reader, writer = await asyncio.open_connection(*self.board)
-        self.conns.add(ws)
-
-        async def down():
-            while data := await reader.read(65536):
-                await ws.send(data)
-
-        task = asyncio.ensure_future(down())
-        try:
-            async for message in ws:
-                writer.write(message)
-                await writer.drain()
-        except Exception:  # noqa: BLE001, S110 - the page went away
-            pass
-        finally:
-            task.cancel()
-            writer.close()
-            self.conns.discard(ws)
-
-    def unplug(self) -> None:
-        async def drop():
-            for ws in list(self.conns):
-                await ws.close()
-        asyncio.run_coroutine_threadsafe(drop(), self.loop).result(10)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.thread.join(10)
-
-
 @pytest.fixture
 def board(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "workbench.sim", "--board", "nano33ble",
@@ -244,7 +133,8 @@ def test_bridge_carries_hello_stream_capture_and_upload(lab_server, page, board,
     page.add_init_script(FAKE_SERIAL_JS % {"ws": json.dumps(board.url), "mode": '"relay"'})
     name = write_notebook(lab_server.root / "webserial.ipynb",
                           [SETUP, HELLO, STREAM, CAPTURE, UPLOAD, UNPLUG])
-    lab_server.run_until_shown(page, name, ".wb-webserial", timeout_ms=SHOW_TIMEOUT_MS)
+    # ?reset: a workspace of this notebook alone (the module's server remembers other tabs)
+    lab_server.run_until_shown(page, name + "?reset", ".wb-webserial", timeout_ms=SHOW_TIMEOUT_MS)
     widget = page.locator(".wb-webserial").first
     assert "click Connect" in widget.inner_text()
     page.screenshot(path=str(shots / "1-not-connected.png"))
@@ -288,7 +178,8 @@ def test_no_web_serial_and_a_cancelled_picker_say_what_to_do(lab_server, page, s
                                                            error, page_words, kernel_words):
     page.add_init_script(FAKE_SERIAL_JS % {"ws": '""', "mode": json.dumps(mode)})
     name = write_notebook(lab_server.root / f"webserial-{mode}.ipynb", [SETUP, REFUSED])
-    lab_server.run_until_shown(page, name, ".wb-webserial", timeout_ms=SHOW_TIMEOUT_MS)
+    # ?reset: a workspace of this notebook alone (the module's server remembers other tabs)
+    lab_server.run_until_shown(page, name + "?reset", ".wb-webserial", timeout_ms=SHOW_TIMEOUT_MS)
     widget = page.locator(".wb-webserial").first
     if mode == "cancel":
         widget.locator(".wb-ws-connect").click()
