@@ -164,9 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--baud", type=int, default=115200)
     args = ap.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
     import nbformat
+    from playwright.sync_api import sync_playwright
 
     line = args.baud / 10
     res: dict[str, float] = {}
