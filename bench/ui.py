@@ -48,7 +48,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests" / "browser")]
 from liveplot import CHROMIUM, CHROMIUM_ARGS, LIVEPLOT_JS, Lab, percentile  # noqa: E402
 from webserial_standin import FAKE_SERIAL_JS, WsRelay  # noqa: E402
 
-CELL_TIMEOUT_MS = 180_000
+CELL_TIMEOUT_MS = 60_000
 
 SETUP = """\
 import threading, time
@@ -138,11 +138,21 @@ report("plot_blocked_done", 1)
 }
 
 
-def run_cell(page, index: int) -> None:
-    """Run code cell ``index`` (0-based) alone: click into it, Shift+Enter."""
+def run_cell(page, index: int, attempts: int = 4) -> None:
+    """Run code cell ``index`` (0-based) alone: click into it, Shift+Enter; again if its
+    prompt shows it was not queued (a fresh JupyterLab sometimes drops the first run)."""
     cell = page.locator(".jp-Notebook .jp-CodeCell").nth(index)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+    prompt = cell.locator(".jp-InputPrompt").first
+    for _ in range(attempts):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function("(e) => !/^\\[\\s*\\]:?$/.test(e.textContent.trim())",
+                                   arg=prompt.element_handle(), timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: not queued, try again
+            continue
+    raise RuntimeError(f"cell {index} never ran")
 
 
 def value(page, key: str) -> str:
@@ -197,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                 page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first \
                     .wait_for(timeout=120_000)
                 run_cell(page, 0)
-                page.locator(".wb-webserial").first.wait_for(timeout=CELL_TIMEOUT_MS)
+                try:
+                    page.locator(".wb-webserial").first.wait_for(timeout=CELL_TIMEOUT_MS)
+                except Exception:
+                    page.screenshot(path="/tmp/webserial-bench-fail.png")
+                    raise
 
                 def cell(name: str) -> None:
                     run_cell(page, 1 + names.index(name))
@@ -224,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 cell("plot_blocked")
                 plots["blocked"] = plot_figures(page, args.seconds)
                 value(page, "plot_blocked_done")
-                page.screenshot(path=str(HERE / "ui.png"))
+                page.screenshot(path=str(tmp / "ui.png"))
                 browser.close()
         finally:
             lab.stop()
