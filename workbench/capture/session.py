@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import Dataset, RecordingMeta
-from ..link import ConnectionLost, Device, LinkError
+from ..link import ConnectionLost, Device, LinkError, waits
 
 LINE_GAP_TOLERANCE_S = 0.3
 """Line mode: a sample deficit below this much time is arrival jitter, not loss."""
@@ -214,7 +214,7 @@ class CaptureSession:
         """Block until the session ends (``seconds`` reached, stopped, or failed)."""
         if self._thread is None:
             raise RuntimeError("start() the session first")
-        if not self._done.wait(timeout):
+        if not waits.wait(self._done, timeout):
             raise TimeoutError("the capture is still running")
         if self.error is not None:
             raise self.error

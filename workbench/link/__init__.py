@@ -52,6 +52,10 @@ from .errors import (
     UnknownRequest,
     UnsupportedOp,
     VerifyFailed,
+    WebSerialCancelled,
+    WebSerialError,
+    WebSerialNotConnected,
+    WebSerialUnsupported,
 )
 from .image_check import ImageCheck, check_image
 from .inference import InferenceResult
@@ -67,7 +71,8 @@ __all__ = ["open_device", "open_port", "Device", "Timeouts", "Stream", "SampleBl
            "DEFAULT_BAUD", "MIN_BAUD", "MAX_BAUD", "check_baud",
            # errors of the link itself
            "LinkError", "LinkTimeout", "ConnectionLost", "NotFramed", "OpenError",
-           "InvalidSetting",
+           "InvalidSetting", "WebSerialError", "WebSerialUnsupported", "WebSerialCancelled",
+           "WebSerialNotConnected",
            # errors a device reports (ERROR frames), one class per code
            "DeviceError", "Malformed", "UnknownRequest", "BadArgument", "Busy", "NotFound",
            "NoModel", "ModelTooLarge", "ArenaTooSmall", "UnsupportedOp", "ModelInvalid",
@@ -95,7 +100,9 @@ def open_device(url: str, *, baudrate: int = DEFAULT_BAUD, mode: str = "auto",
     cannot be opened, :class:`NotFramed` if ``mode="auto"`` heard neither frames
     nor sample lines, :class:`LinkTimeout` if ``mode="framed"`` got no answer.
     Side effect for ``sim://``: starts a virtual board process, which
-    :meth:`Device.close` stops.
+    :meth:`Device.close` stops. ``webserial://<id>`` waits for the user to connect a port
+    in the page's ``WebSerial`` widget (see :mod:`workbench.link.webserial`) and raises
+    its errors (``WebSerialUnsupported``, ``WebSerialCancelled``, ``WebSerialNotConnected``).
 
     In line mode the sample lines read to learn the sketch's format and rate
     are not lost: the first stream (or ``record``) begins with them.
@@ -128,8 +135,11 @@ def open_device(url: str, *, baudrate: int = DEFAULT_BAUD, mode: str = "auto",
         raise
 
 
-def _wire_baud(url: str, baudrate: int) -> int:
-    """The line rate of ``url``: a ``sim://`` URL's own ``baud`` option, else ``baudrate``."""
+def _wire_baud(url: str, baudrate: int) -> int | None:
+    """The line rate of ``url``: a ``sim://`` URL's own ``baud`` option, None for a
+    ``webserial://`` port (the rate the browser opened it at), else ``baudrate``."""
+    if url.startswith("webserial://"):
+        return None
     if url.startswith("sim://"):
         q = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
         if "baud" in q:

@@ -19,6 +19,24 @@ class OpenError(LinkError):
     """The port or URL could not be opened."""
 
 
+class WebSerialError(OpenError):
+    """A board reached through the browser (``webserial://``) cannot be opened."""
+
+
+class WebSerialUnsupported(WebSerialError):
+    """The browser has no Web Serial: Firefox and Safari lack it, and Chrome or Edge offer it
+    only to pages served from localhost or over HTTPS."""
+
+
+class WebSerialCancelled(WebSerialError):
+    """The user closed the browser's port picker without choosing a port."""
+
+
+class WebSerialNotConnected(WebSerialError, TimeoutError):
+    """No port was connected in the browser in time (nobody clicked Connect), or no
+    Web Serial widget with that id exists."""
+
+
 class InvalidSetting(LinkError, ValueError):
     """An option of the link is out of range: a baud rate, a time-out, a mode."""
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..protocol import messages as m
 from ..protocol.linemode import LineParser, RateEstimator
+from . import waits
 from .streams import SampleBlock
 from .timeouts import LINE_RATE_SETTLE
 
@@ -95,9 +96,9 @@ class LineMode:
             if self.parser.samples >= LINE_DETECT_SAMPLES:
                 settle = min(end, time.monotonic() + LINE_RATE_SETTLE)
                 while self.rate.rate_hz is None and time.monotonic() < settle:
-                    time.sleep(DETECT_POLL)
+                    waits.sleep(DETECT_POLL)
                 return True
-            time.sleep(DETECT_POLL)
+            waits.sleep(DETECT_POLL)
         return False
 
     def sensor(self) -> m.SensorDesc:

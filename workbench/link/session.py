@@ -33,6 +33,7 @@ from ..protocol.framing import (
     FrameParser,
     encode_frame,
 )
+from . import waits
 from .errors import ConnectionLost, LinkError, LinkTimeout, NotFramed, error_from_frame
 from .timeouts import Timeouts, wire_time
 
@@ -257,7 +258,7 @@ class Session:
                 if attempt:
                     self.stats.retries += 1
                     self.transmit(p, retry=True)
-                if p.done.wait(wait) and p.frame is not None:
+                if waits.wait(p.done, wait) and p.frame is not None:
                     return self.result(p)
                 if self.lost:
                     raise ConnectionLost(self.lost)

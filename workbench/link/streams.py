@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..protocol import messages as m
+from . import waits
 from .errors import ConnectionLost, LinkError, LinkTimeout
 from .timeouts import STREAM_STALL_TIMEOUT
 
@@ -122,7 +123,7 @@ class Stream:
         :class:`ConnectionLost` (after every block received before, in order).
         """
         try:
-            block = self._queue.get(timeout=timeout)
+            block = waits.get(self._queue, timeout)
         except queue.Empty:
             return None
         if block is None:

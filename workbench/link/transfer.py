@@ -14,13 +14,13 @@ board's active image instead (MODEL_BEGIN's DELTA flag, :mod:`.delta`).
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..protocol import messages as m
+from . import waits
 from .delta import DeltaError, DeltaUnavailable, make_patch
 from .errors import (
     ConnectionLost,
@@ -74,7 +74,7 @@ def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start:
                 inflight.append(session.begin(mtype, m.Chunk(index, sent, piece).encode()))
                 sent += len(piece)
             p = inflight[0]
-            ok = p.done.wait(wait) and p.frame is not None
+            ok = waits.wait(p.done, wait) and p.frame is not None
             if session.lost:
                 raise ConnectionLost(session.lost)
             rewind_to = None
@@ -105,7 +105,7 @@ def send_chunks(session: Session, mtype: int, index: int, data: bytes, *, start:
                                 f"of a {total}-byte object")
             session.stats.retries += 1
             # let answers to the abandoned requests arrive (they are ignored), then resend
-            time.sleep(min(REWIND_PAUSE_MAX,
+            waits.sleep(min(REWIND_PAUSE_MAX,
                            session.wire_time((chunk + CHUNK_FRAME_OVERHEAD) * window) + 0.05))
             acked = max(acked, rewind_to)
             sent = rewind_to

@@ -2,7 +2,8 @@
 
 ``/dev/ttyACM0`` or ``serial:///dev/ttyACM0`` (USB), ``socket://host:port``
 (pyserial's TCP handler), ``sim://nano33ble`` (a virtual board started for
-you), ``loop://`` (pyserial's loopback, for framing tests).
+you), ``webserial://<id>`` (a port the browser opened, :mod:`.webserial`), ``loop://``
+(pyserial's loopback, for framing tests).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def open_port(url: str, baudrate: int = DEFAULT_BAUD, timeout: float = 0.02):
         return serial.serial_for_url(url, **kwargs)
     except ValueError as e:
         raise OpenError(f"{url}: {e}. Known schemes: a device path, serial://, socket://, "
-                        "sim://, loop://") from None
+                        "sim://, webserial://, loop://") from None
     except serial.SerialException as e:
         raise OpenError(_explain(url, e)) from None
 

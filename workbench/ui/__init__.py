@@ -27,9 +27,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .liveplot import LivePlot
     from .overview import DatasetOverview
     from .training import TrainingMonitor
+    from .webserial import WebSerial
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList", "Workshop"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList", "Workshop",
+           "WebSerial"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -44,6 +46,7 @@ _LAZY = {
     "LivePredictions": ".live_predictions",
     "TakesList": ".takes_list",
     "Workshop": ".workshop",
+    "WebSerial": ".webserial",
 }
 
 
