@@ -22,12 +22,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .fleet_panel import FleetPanel
     from .labeler import Labeler
     from .live_predictions import LivePredictions
-    from .takes_list import TakesList
-    from .workshop import Workshop
     from .liveplot import LivePlot
     from .overview import DatasetOverview
+    from .takes_list import TakesList
     from .training import TrainingMonitor
     from .webserial import WebSerial
+    from .workshop import Workshop
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
            "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList", "Workshop",
