@@ -130,6 +130,9 @@ class CapturePanel(w.VBox):
             return
         rate = desc.rate_hz or self.recorder.device.line_rate_hz or 1.0
         title = f"{desc.id} ({desc.kind})"
+        # the old sensor's preview stops (its thread joined) before the plot changes: else its
+        # last blocks land in the new plot, at the new sensor's rate (stale data, jumped axis)
+        self.recorder.stop_preview()
         plot = self.plot
         if plot is None or plot.title != title or plot.rate_hz != rate:
             if plot is not None:

@@ -382,6 +382,8 @@ function render({ model, el }) {
     el.dataset.frames = String(totalFrames);
     el.dataset.messages = String(messages);
     el.dataset.points = String(ring ? ring.len : 0);  // points held per trace
+    // time in seconds of the newest point held: the right end of the time axis once it scrolls
+    el.dataset.lastT = ring && ring.len ? (ring.lastX() / (model.get("rate_hz") || 1)).toFixed(3) : "";
     el.dataset.drawMs = draws ? (drawMs / draws).toFixed(2) : "";  // mean time in draw()
     drawMs = 0;
     draws = 0;
