@@ -7,9 +7,10 @@ logic of its own. Everything it does, ``panel.recorder`` does headless::
     display(panel)
     panel.recorder.record("accel", "wave", seconds=3)   # same as pressing Record
 
-Layout: device URL + Connect; sensor, label, length, Record/Stop; for a virtual
-board, its scenario; counters with a loss indicator; the live plot (a canvas
-widget fed binary buffers, see :class:`~workbench.ui.liveplot.LivePlot`).
+Layout: the device (a :class:`~workbench.ui.port_picker.PortPicker`: menu, URL, baud)
++ Connect; sensor, label, length, Record/Stop; for a virtual board, its scenario;
+counters with a loss indicator; the live plot (a canvas widget fed binary buffers, see
+:class:`~workbench.ui.liveplot.LivePlot`).
 
 The display follows the recorder, whoever drives it: the counters, the dot (grey when no
 device is connected), Record (disabled without a device; showing Stop while any take
@@ -31,6 +32,7 @@ from ..capture import Recorder
 from ..data import Dataset
 from ..link import LinkError
 from .liveplot import LivePlot
+from .port_picker import PortPicker
 
 COUNTER_PERIOD_S = 0.25
 """How often the counters refresh while recording or previewing."""
@@ -49,8 +51,9 @@ class CapturePanel(w.VBox):
         self.recorder = recorder or Recorder(dataset)
         self.window_s = window_s
         self.plot: LivePlot | None = None
-        self.url = w.Text(value=url or default_device_url(), description="Device",
-                          layout=w.Layout(width="360px"))
+        self.port = PortPicker(url or default_device_url())
+        self.url = self.port.text
+        """The URL Connect opens (the port picker's field, following its menu)."""
         self.connect_button = w.Button(description="Connect", icon="plug")
         self.sensor = w.Dropdown(description="Sensor", options=[], layout=w.Layout(width="320px"))
         self.label = w.Combobox(description="Label", placeholder="e.g. wave",
@@ -74,7 +77,7 @@ class CapturePanel(w.VBox):
         self._transition = threading.RLock()
         """Held while a click or a refresh changes Record/Stop, so the two never cross."""
         super().__init__([
-            w.HBox([self.url, self.connect_button]),
+            w.HBox([self.port, self.connect_button]),
             w.HBox([self.sensor, self.scenario]),
             w.HBox([self.label, self.seconds, self.record_button]),
             w.HBox([self.counters, self.status]),
@@ -98,7 +101,7 @@ class CapturePanel(w.VBox):
         """Connect to the URL in the box (what the Connect button does)."""
         self._error = None
         try:
-            self.recorder.connect(self.url.value.strip())
+            self.recorder.connect(self.url.value.strip(), baudrate=self.port.baudrate)
         except LinkError as e:
             self._fail(e)
             return
