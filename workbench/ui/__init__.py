@@ -24,10 +24,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .live_predictions import LivePredictions
     from .liveplot import LivePlot
     from .overview import DatasetOverview
+    from .port_picker import PortPicker
+    from .serial_monitor import SerialMonitor
     from .training import TrainingMonitor
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
-           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions"]
+           "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "PortPicker",
+           "SerialMonitor"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -40,6 +43,8 @@ _LAZY = {
     "FlashPanel": ".flash_panel",
     "FleetPanel": ".fleet_panel",
     "LivePredictions": ".live_predictions",
+    "PortPicker": ".port_picker",
+    "SerialMonitor": ".serial_monitor",
 }
 
 
