@@ -142,6 +142,7 @@ class CapturePanel(w.VBox):
                 plot.close()
             self.plot = LivePlot(list(desc.channels), rate_hz=rate, window_s=self.window_s,
                                  units=desc.units, title=title,
+                                 view="spectrogram" if desc.kind == "microphone" else "traces",
                                  layout=w.Layout(width="100%"))
             self.plot_box.children = (self.plot,)
         self.recorder.start_preview(desc.id if self.recorder.device.mode == "framed" else 0)
