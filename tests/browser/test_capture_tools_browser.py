@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,26 @@ pytestmark = pytest.mark.browser
 
 SHOW_TIMEOUT_MS = 120_000
 ARRIVE_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def fresh_lab(request):
+    """Each test starts JupyterLab with no notebook open (the workspace of the last test is
+    forgotten) and no kernel of an earlier test running (they stream from virtual boards)."""
+    if "lab_server" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("lab_server")
+    for ws in (server.root.parent / "lab-workspaces").glob("*"):
+        ws.unlink()
+    yield
+    kernels = json.loads(urllib.request.urlopen(f"{server.url}/api/kernels", timeout=30).read())
+    xsrf = {"X-XSRFToken": "t", "Cookie": "_xsrf=t"}   # the server compares the two
+    for k in kernels:
+        urllib.request.urlopen(urllib.request.Request(
+            f"{server.url}/api/kernels/{k['id']}", method="DELETE", headers=xsrf), timeout=30)
+    for ws in (server.root.parent / "lab-workspaces").glob("*"):
+        ws.unlink()
 
 
 def notebook(path: Path, *cells: str) -> Path:
@@ -68,6 +90,9 @@ def test_sensor_switch_leaves_no_stale_blocks(lab_server, page, shots, tmp_path)
     lab_server.run_until_shown(page, "switch.ipynb", ".wb-liveplot canvas")
     choose_sensor(page, "mic")
     wait_frames(page, 10)
+    page.wait_for_function("() => Number(document.querySelector('.wb-liveplot')"
+                           "?.dataset.specColumns || 0) > 0", timeout=ARRIVE_TIMEOUT_MS)
+    mic_view = (plot_data(page, "view"), int(plot_data(page, "specColumns")) > 0)
     page.screenshot(path=str(shots / "mic.png"))
     switched = time.monotonic()
     choose_sensor(page, "temp")
@@ -81,3 +106,61 @@ def test_sensor_switch_leaves_no_stale_blocks(lab_server, page, shots, tmp_path)
         f"the temperature plot ends at {last_t} s after {streamed:.1f} s of streaming: "
         "it holds samples that are not the temperature's")
     assert int(plot_data(page, "points")) <= streamed + 2
+    # the microphone was drawn as a spectrogram (chosen for a microphone), temperature as traces
+    assert mic_view == ("spectrogram", True)
+    assert plot_data(page, "view") == "traces"
+
+
+SPECTROGRAM = """\
+import ipywidgets as widgets
+import numpy as np
+from IPython.display import display
+
+from workbench.ui import LivePlot
+
+RATE = 16000
+n = np.arange(4 * RATE)
+plot = LivePlot(["audio"], rate_hz=RATE, window_s=10, units="FS", title="tone",
+                view="spectrogram")
+plot.push((0.5 * np.sin(2 * np.pi * 1000 * n / RATE)).astype(np.float32))
+seen = widgets.HTML()
+plot.observe(lambda ch: setattr(seen, "value", f"<span class='py-view'>{plot.view}</span>"),
+             names="view")
+display(plot, seen)
+"""
+
+
+def pixel_sum(page, fx: float, f_hz: float, nyquist: float = 8000.0) -> int:
+    """R+G+B of the canvas at ``fx`` of the plot's width and frequency ``f_hz``."""
+    return page.evaluate("""([fx, f, nyq]) => {
+        const c = document.querySelector('.wb-liveplot canvas');
+        const dpr = c.width / c.getBoundingClientRect().width;
+        const left = 64, right = 14, top = 28, bottom = 38;   // liveplot.js MARGIN (CSS px)
+        const w = c.width / dpr, h = c.height / dpr;
+        const x = left + fx * (w - left - right), y = (h - bottom) - f / nyq * (h - top - bottom);
+        const p = c.getContext('2d').getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data;
+        return p[0] + p[1] + p[2];
+    }""", [fx, f_hz, nyquist])
+
+
+def test_spectrogram_shows_a_tone_where_it_is_and_switches_to_traces(lab_server, page, shots):
+    """A 1 kHz tone, 4 s of it in a 10 s window: bright at 1 kHz, dark at 5 kHz, over the
+    first 40% of the time axis; the header button switches the Python object's view."""
+    notebook(lab_server.root / "spec.ipynb", SPECTROGRAM)
+    lab_server.run_until_shown(page, "spec.ipynb", ".wb-liveplot canvas")
+    page.wait_for_function("() => Number(document.querySelector('.wb-liveplot')"
+                           "?.dataset.specColumns || 0) > 400", timeout=ARRIVE_TIMEOUT_MS)
+    wait_frames(page, 0)
+    page.wait_for_timeout(300)   # a frame after the columns arrived
+    page.locator(".wb-liveplot").screenshot(path=str(shots / "spectrogram.png"))
+    # away from grid lines (every second, every 2 kHz): 2.5 s and 7.5 s, 1 kHz and 5 kHz
+    tone, off = pixel_sum(page, 0.25, 1000), pixel_sum(page, 0.25, 5000)
+    later = pixel_sum(page, 0.75, 1000)   # after the 4 s of data: the plot's background
+    assert tone > off + 150, f"1 kHz row {tone} is not brighter than 5 kHz row {off}"
+    assert later > tone, "the spectrogram is drawn past the data (or the background is dark)"
+    page.locator(".wb-liveplot-view").click()
+    page.wait_for_function("() => document.querySelector('.py-view')?.textContent === 'traces'",
+                           timeout=ARRIVE_TIMEOUT_MS)
+    assert plot_data(page, "view") == "traces"
+    page.wait_for_timeout(300)
+    page.locator(".wb-liveplot").screenshot(path=str(shots / "traces.png"))

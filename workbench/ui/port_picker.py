@@ -80,14 +80,14 @@ class PortPicker(w.HBox):
         self.choices: list[PortChoice] = []
         self._syncing = False
         self.menu = w.Dropdown(description=description, options=[],
-                               layout=w.Layout(width="420px"))
+                               layout=w.Layout(width="300px"))
         self.refresh_button = w.Button(icon="refresh", tooltip="list the ports again",
                                        layout=w.Layout(width="36px"))
         self.text = w.Text(value=url, placeholder="/dev/ttyACM0, socket://host:port, sim://...",
-                           continuous_update=False, layout=w.Layout(width="320px"))
+                           continuous_update=False, layout=w.Layout(width="240px"))
         rates = BAUD_RATES if baudrate in BAUD_RATES else tuple(sorted({*BAUD_RATES, baudrate}))
         self.baud = w.Dropdown(options=[(f"{r:,} baud", r) for r in rates], value=baudrate,
-                               layout=w.Layout(width="140px"))
+                               layout=w.Layout(width="130px"))
         self.add_class("wb-port-picker")
         super().__init__([self.menu, self.refresh_button, self.text, self.baud])
         self.menu.observe(self._menu_changed, names="value")
