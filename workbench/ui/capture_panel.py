@@ -10,7 +10,8 @@ logic of its own. Everything it does, ``panel.recorder`` does headless::
 Layout: the device (a :class:`~workbench.ui.port_picker.PortPicker`: menu, URL, baud)
 + Connect; sensor, label, length, Record/Stop; for a virtual board, its scenario;
 counters with a loss indicator; the live plot (a canvas widget fed binary buffers, see
-:class:`~workbench.ui.liveplot.LivePlot`).
+:class:`~workbench.ui.liveplot.LivePlot`); live classification of that stream
+(:class:`~workbench.ui.live_classify.LiveClassify`, ``panel.classify``).
 
 The display follows the recorder, whoever drives it: the counters, the dot (grey when no
 device is connected), Record (disabled without a device; showing Stop while any take
@@ -31,6 +32,7 @@ from .. import default_device_url
 from ..capture import Recorder
 from ..data import Dataset
 from ..link import LinkError
+from .live_classify import LiveClassify
 from .liveplot import LivePlot
 from .port_picker import PortPicker
 
@@ -83,6 +85,9 @@ class CapturePanel(w.VBox):
             w.HBox([self.counters, self.status]),
             self.plot_box,
         ])
+        self.classify = LiveClassify(self)
+        """Live classification of the stream watched (model, classes, Classify)."""
+        self.children += (self.classify,)
         self.connect_button.on_click(lambda _: self.connect())
         self.sensor.observe(lambda ch: self._sensor_changed(), names="value")
         self.scenario.observe(self._scenario_changed, names="value")
@@ -254,6 +259,7 @@ class CapturePanel(w.VBox):
             self._after_take()   # back to the preview, labels updated
 
     def close(self) -> None:
+        self.classify.close()
         if self._ticker is not None:
             self._ticker.set()
         if self._push in self.recorder.on_block:
