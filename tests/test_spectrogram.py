@@ -79,7 +79,7 @@ def test_the_spectrogram_view_sends_each_column_once_in_order():
     assert msgs[0][0]["type"] == "spec_snapshot"
     assert all(c["type"] == "spec" for c, _ in msgs[1:])
     x = 0.0
-    for c, bufs in msgs:                      # contiguous: each starts where the last ended
+    for c, _bufs in msgs:                     # contiguous: each starts where the last ended
         assert c["x0"] == x and c["hop"] == 128 and c["bins"] == 129
         x += c["n"] * c["hop"]
     got = np.concatenate([columns(c, b) for c, b in msgs])
