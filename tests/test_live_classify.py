@@ -50,7 +50,7 @@ def test_the_watched_stream_is_classified_on_this_machine(panel, sine_model, tmp
     assert p.label == "sine" and "data-class='sine'" in cls.live.bars.value
     assert panel.recorder.previewing                 # the preview feeds it; nothing else
     panel.sensor.value = "humidity"                  # another sensor: classifying stops
-    assert not cls.running and cls.button.description == "Classify"
+    assert not cls.running and cls.live.start_button.disabled is False
 
 
 def test_on_the_board_it_is_the_boards_answer(panel, sine_model):

@@ -29,7 +29,7 @@ def test_message_names_and_frame_lines():
     assert message_name(0x3F) == "0x3f"
     line = frame_summary(Frame(m.Msg.PING, 7, 3, bytes(range(30))))
     assert line.startswith("PING seq=7 req=3 len=30: 00 01 02")
-    assert "(+6 bytes)" in line
+    assert "(+14 bytes)" in line
 
 
 def test_the_tap_sees_frames_both_ways_while_the_device_streams(sim_url):

@@ -164,3 +164,75 @@ def test_spectrogram_shows_a_tone_where_it_is_and_switches_to_traces(lab_server,
     assert plot_data(page, "view") == "traces"
     page.wait_for_timeout(300)
     page.locator(".wb-liveplot").screenshot(path=str(shots / "traces.png"))
+
+
+TOOLS = """\
+import ipywidgets as widgets
+from IPython.display import display
+
+from workbench.ui import CapturePanel, SerialMonitor
+
+panel = CapturePanel({dataset!r}, {url!r})
+pid = widgets.HTML(f"<span class='sim-pid'>{{panel.recorder.device.port._sim.pid}}</span>")
+display(panel, pid)
+"""
+
+MONITOR = """\
+monitor = SerialMonitor(panel.recorder.device)
+display(monitor)
+"""
+
+
+def test_port_picker_serial_monitor_and_live_classification(lab_server, page, shots, tmp_path):
+    """One panel on a virtual board: its picker lists that board (running) and new ones;
+    the serial monitor beside it shows the SAMPLES frames while the plot keeps drawing (the
+    port is not taken from the panel); Classify shows a class's probability as it streams."""
+    notebook(lab_server.root / "tools.ipynb",
+             TOOLS.format(dataset=str(tmp_path / "ds"),
+                          url=f"sim://nano33ble?flash={tmp_path / 'board.flash'}"),
+             MONITOR)
+    lab_server.run_until_shown(page, "tools.ipynb", ".wb-serial-monitor")
+    pid = page.locator(".sim-pid").inner_text(timeout=SHOW_TIMEOUT_MS).strip()
+
+    # the port picker: refresh, then the running board (by its process) and new ones
+    picker = page.locator(".wb-port-picker")
+    picker.locator("button").first.click()
+    menu = picker.locator("select").first
+    page.wait_for_function(
+        """([sel, pid]) => [...document.querySelector(sel).options]
+             .some(o => o.textContent.replace(/\u00a0/g, ' ').includes(`(pid ${pid})`))""",
+        arg=[".wb-port-picker select", pid], timeout=ARRIVE_TIMEOUT_MS)
+    texts = menu.evaluate("s => [...s.options].map(o => o.textContent.replace(/\\u00a0/g, ' '))")
+    running = next(t for t in texts if f"(pid {pid})" in t)
+    assert running.startswith("/dev/pts/") and "virtual nano33ble" in running
+    assert any(t == "virtual board (new): Arduino Nano 33 BLE Sense" for t in texts)
+    field = picker.locator("input[type='text']")
+    assert field.is_visible()                         # the panel's URL has options: other URL
+    menu.select_option(label=next(o for o in menu.evaluate(
+        "s => [...s.options].map(o => o.textContent)") if f"(pid\xa0{pid})" in o))
+    field.wait_for(state="hidden", timeout=ARRIVE_TIMEOUT_MS)   # an entry: no field needed
+    assert field.input_value().startswith("/dev/pts/")
+
+    # the serial monitor: the panel's SAMPLES frames, while the panel's plot keeps drawing
+    sample_line = page.locator(".wb-sm-line[data-dir='rx'][data-kind='frame']",
+                               has_text="SAMPLES").first
+    sample_line.wait_for(timeout=ARRIVE_TIMEOUT_MS)
+    wait_frames(page, 5)
+    page.locator(".wb-serial-monitor").screenshot(path=str(shots / "monitor.png"))
+
+    # live classification of the temperature stream with the sine model, on this machine
+    choose_sensor(page, "temp")
+    box = page.locator(".wb-live-classify")
+    box.get_by_placeholder("model.tflite or 'name vN'").fill(_sine_path())
+    box.get_by_placeholder("idle, wave (output order)").fill("sine")
+    box.get_by_role("button", name="Classify").click()
+    box.locator(".wb-live tr[data-class='sine']").wait_for(timeout=ARRIVE_TIMEOUT_MS)
+    box.get_by_role("button", name="Stop").first.wait_for(timeout=ARRIVE_TIMEOUT_MS)
+    box.screenshot(path=str(shots / "classify.png"))
+    assert "window(s) predicted" in box.inner_text()
+
+
+def _sine_path() -> str:
+    from importlib import resources
+
+    return str(resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite")

@@ -32,7 +32,7 @@ from ..protocol.framing import Frame, FrameParser
 
 __all__ = ["TrafficLog", "Entry", "frame_summary"]
 
-HEX_BYTES = 24
+HEX_BYTES = 16
 """Payload bytes shown in hex per frame (the rest is counted, not shown)."""
 MAX_LINE = 4096
 """Longest text line kept whole; a longer run without a newline is cut into pieces."""

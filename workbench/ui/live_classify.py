@@ -38,7 +38,8 @@ WHERE = {"this machine (TFLite Micro)": "tflite-micro", "this machine (LiteRT)":
 
 
 class LiveClassify(w.VBox):
-    """Model, classes, where to run, Classify/Stop, and the live answer. See module docs."""
+    """Model, classes, where to run, Classify (start with these settings, replacing a run
+    before), and the live answer with its own Stop/Start. See the module docs."""
 
     def __init__(self, panel, *, registry=None) -> None:
         self.panel = panel
@@ -98,9 +99,6 @@ class LiveClassify(w.VBox):
         return self.live is not None and self.live.running
 
     def _clicked(self) -> None:
-        if self.running:
-            self.stop()
-            return
         try:
             self.start(self.model.value, classes=[c.strip() for c in self.classes.value.split(",")
                                                    if c.strip()] or None,
@@ -151,8 +149,7 @@ class LiveClassify(w.VBox):
         self._feed, self._push = feed, push
         rec.on_block.append(push)
         self.live = LivePredictions(predictor)
-        self.box.children = (self.live,)
-        self.button.description, self.button.icon = "Stop", "stop"
+        self.box.children = (self.live,)   # its Stop and Start pause and resume
         self.status.value = (f"<i>{desc.id}: windows of {length} samples on "
                              f"{'the board' if where == 'board' else 'this machine'}</i>")
 
@@ -166,7 +163,6 @@ class LiveClassify(w.VBox):
         self._feed = self._push = None
         if self.live is not None:
             self.live.stop()
-        self.button.description, self.button.icon = "Classify", "play"
 
     def close(self) -> None:
         self.stop()

@@ -165,6 +165,7 @@ class SerialMonitor(w.VBox):
             f"<div class='wb-sm-view' style='height:{HEIGHT};overflow:auto;display:flex;"
             f"flex-direction:{direction};border:1px solid var(--jp-border-color2,#ccc);"
             "padding:4px;font-family:var(--jp-code-font-family,monospace);font-size:12px;"
+            "line-height:1.35;"
             f"white-space:pre-wrap'><div>{body}</div></div>")
         dev = self.device
         if dev is None:
