@@ -65,6 +65,21 @@ def test_on_the_board_it_is_the_boards_answer(panel, sine_model):
     assert not panel.classify.running
 
 
+def test_a_registry_version_is_chosen_by_its_label(panel, sine_model, tmp_path):
+    from workbench.deploy import ModelRegistry
+
+    reg = ModelRegistry(tmp_path / "registry")
+    v1 = reg.register(sine_model, name="sine")
+    panel.classify.use_registry(reg)
+    assert v1.label in panel.classify.model.options
+    panel.sensor.value = "temp"
+    panel.classify.model.value = v1.label
+    panel.classify._clicked()
+    assert panel.classify.running, panel.classify.status.value
+    assert wait_for(lambda: panel.classify.live.count >= 1)
+    panel.classify.stop()
+
+
 def test_a_model_that_does_not_fit_the_sensor_says_so(panel, sine_model):
     panel.sensor.value = "accel"                     # 3 channels; the model takes 1 value
     with pytest.raises(ValueError, match="not a whole number of accel samples"):

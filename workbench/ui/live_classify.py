@@ -65,6 +65,12 @@ class LiveClassify(w.VBox):
         self.button.on_click(lambda _: self._clicked())
         panel.sensor.observe(lambda _: self.stop(), names="value")
 
+    def use_registry(self, registry) -> None:
+        """List the versions of ``registry`` (a :class:`~workbench.deploy.ModelRegistry`) in
+        the Model menu, and resolve their labels from it."""
+        self.registry = registry
+        self.model.options = self._versions()
+
     def _versions(self) -> list[str]:
         reg = self._registry()
         if reg is None:
