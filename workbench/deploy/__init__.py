@@ -25,7 +25,7 @@ _LAZY = {
     "run_gates": ".gates", "GateResult": ".gates", "GateReport": ".gates",
     "GateFailed": ".gates",
     "deploy_model": ".flashing", "DeployResult": ".flashing",
-    "LivePredictor": ".live", "Prediction": ".live",
+    "LivePredictor": ".live", "Prediction": ".live", "BlockFeed": ".live",
     "update_fleet": ".fleet", "DeviceUpdate": ".fleet",
     "smp_update": ".smp_update", "SmpUpdateError": ".smp_update", "SmpUpdateResult": ".smp_update",
     "UpdateManifest": ".manifest", "make_manifest": ".manifest", "ManifestError": ".manifest",

@@ -10,7 +10,8 @@ Modules, bottom to top: :mod:`.transport` (a pyserial port by URL),
 :mod:`.linemode`, :mod:`.image_check` (an image checked before its first byte
 is sent), :mod:`.transfer`, :mod:`.inference`, :mod:`.simcontrol`,
 :mod:`.device` (the :class:`Device` facade), :mod:`.discovery` and
-:mod:`.registry` (running virtual boards).
+:mod:`.registry` (running virtual boards), :mod:`.traffic` (a serial monitor's tap on a
+session: the raw bytes both ways, as text lines or named frames).
 """
 
 from __future__ import annotations

@@ -103,6 +103,11 @@ class Session:
         self.max_payload = DEFAULT_MAX_PAYLOAD
         self.parser = FrameParser()
         self.on_event, self.on_text, self.on_lost = on_event, on_text, on_lost
+        self.taps: list[Callable[[str, bytes, float], None]] = []
+        """Observers of the raw bytes both ways, e.g. a serial monitor: ``tap(direction, data,
+        monotonic_time)``, direction ``"rx"`` (on the reader thread, before decoding) or ``"tx"``
+        (on the writing thread, after the write). They see, never take: the port stays this
+        session's. A tap that raises is removed (the link must not fail for a display)."""
         self._tx_lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
         self._pending_lock = threading.Lock()
@@ -150,6 +155,38 @@ class Session:
                 self.lose(f"writing to {self.url} failed: {e}")
                 raise ConnectionLost(self.lost) from e
             self.stats.bytes_tx += len(data)
+            self._tap("tx", data)
+
+    def write_raw(self, data: bytes) -> None:
+        """Write bytes as they are, not framed: a line of text to a line-mode sketch (what a
+        serial monitor's Send does). Raises :class:`InvalidSetting` (a ValueError) once the
+        board speaks the framed protocol, whose parser would take text for broken frames;
+        :class:`ConnectionLost` if the link is down."""
+        from .errors import InvalidSetting
+
+        if self.mode == "framed":
+            raise InvalidSetting(f"{self.url} speaks the framed protocol: text sent to it would "
+                                 "reach its frame parser as garbage. Send text only to a sketch "
+                                 "in line mode")
+        with self._tx_lock:
+            if self.lost:
+                raise ConnectionLost(self.lost)
+            try:
+                self.port.write(data)
+            except Exception as e:
+                self.lose(f"writing to {self.url} failed: {e}")
+                raise ConnectionLost(self.lost) from e
+            self.stats.bytes_tx += len(data)
+            self._tap("tx", data)
+
+    def _tap(self, direction: str, data: bytes, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        for tap in list(self.taps):
+            try:
+                tap(direction, data, now)
+            except Exception:  # noqa: BLE001 - a broken observer is dropped, the link goes on
+                if tap in self.taps:
+                    self.taps.remove(tap)
 
     def _read_loop(self) -> None:
         while not self._closing:
@@ -163,6 +200,8 @@ class Session:
                 continue
             now = time.monotonic()
             self.stats.bytes_rx += len(data)
+            if self.taps:
+                self._tap("rx", data, now)
             if self.mode == "line":
                 self.on_text(data, now)
                 continue

@@ -36,6 +36,7 @@ __all__ = [
     "quantize_input",
     "dequantize_output",
     "predict_tflite",
+    "host_runner",
     "check_runtime",
     "is_qat_model",
     "MAX_REPRESENTATIVE",
@@ -270,6 +271,19 @@ def _tflm_runner(model_bytes: bytes, arena_bytes: int, probed: ProbeResult | Non
         return runner.invoke(x)[0]
 
     return run
+
+
+def host_runner(model_bytes: bytes, runtime: Literal["tflite-micro", "litert"] = "tflite-micro",
+                *, arena_bytes: int | None = None):
+    """``run(x) -> output``: one single-input model's interpreter on this machine, built once
+    (TFLite Micro is probed in a child process first, as :func:`predict_tflite` does) for
+    repeated calls with one batch of *already quantized* input (``quantize_input``); the
+    output is returned raw (``dequantize_output`` it). Errors as :func:`predict_tflite`'s."""
+    check_runtime(runtime)
+    model_bytes = bytes(model_bytes)
+    if runtime == "litert":
+        return _litert_runner(model_bytes)
+    return _tflm_runner(model_bytes, int(arena_bytes or DEFAULT_ARENA_BYTES))
 
 
 def check_runtime(runtime: str) -> str:

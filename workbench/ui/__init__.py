@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .live_predictions import LivePredictions
     from .liveplot import LivePlot
     from .overview import DatasetOverview
+    from .port_picker import PortPicker
+    from .serial_monitor import SerialMonitor
     from .takes_list import TakesList
     from .training import TrainingMonitor
     from .webserial import WebSerial
@@ -31,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = ["LivePlot", "CapturePanel", "Labeler", "DatasetOverview", "TrainingMonitor",
            "CompareTable", "FlashPanel", "FleetPanel", "LivePredictions", "TakesList", "Workshop",
-           "WebSerial"]
+           "WebSerial", "PortPicker", "SerialMonitor"]
 
 # public name -> submodule that defines it
 _LAZY = {
@@ -47,6 +49,8 @@ _LAZY = {
     "TakesList": ".takes_list",
     "Workshop": ".workshop",
     "WebSerial": ".webserial",
+    "PortPicker": ".port_picker",
+    "SerialMonitor": ".serial_monitor",
 }
 
 

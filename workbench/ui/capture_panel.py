@@ -7,12 +7,14 @@ logic of its own. Everything it does, ``panel.recorder`` does headless::
     display(panel)
     panel.recorder.record("accel", "wave", seconds=3)   # same as pressing Record
 
-Layout: device URL + Connect; sensor, label, length, countdown, Record/Stop; for a
-virtual board, its scenario; counters with a loss indicator; the countdown and the
-recording marker ("● REC 00:02.4"); the live plot (a canvas widget fed binary buffers,
-see :class:`~workbench.ui.liveplot.LivePlot`); the dataset's takes, newest first, with
-play back, relabel, delete and undo (:class:`~workbench.ui.takes_list.TakesList`,
-``panel.takes``).
+Layout: the device (a :class:`~workbench.ui.port_picker.PortPicker`: menu, URL, baud)
++ Connect; sensor, label, length, countdown, Record/Stop; for a virtual board, its
+scenario; counters with a loss indicator; the countdown and the recording marker
+("● REC 00:02.4"); the live plot (a canvas widget fed binary buffers, see
+:class:`~workbench.ui.liveplot.LivePlot`); live classification of that stream
+(:class:`~workbench.ui.live_classify.LiveClassify`, ``panel.classify``); the dataset's
+takes, newest first, with play back, relabel, delete and undo
+(:class:`~workbench.ui.takes_list.TakesList`, ``panel.takes``).
 
 Record starts the take after the countdown (``countdown_s``, 3 s unless given; 0 starts at
 once), shown big over the plot, during which the button reads Cancel. Record with an empty
@@ -41,7 +43,9 @@ from .. import default_device_url
 from ..capture import Recorder
 from ..data import Dataset
 from ..link import LinkError
+from .live_classify import LiveClassify
 from .liveplot import LivePlot
+from .port_picker import PortPicker
 from .takes_list import TakesList
 
 COUNTER_PERIOD_S = 0.25
@@ -68,8 +72,9 @@ class CapturePanel(w.VBox):
         self.recorder = recorder or Recorder(dataset)
         self.window_s = window_s
         self.plot: LivePlot | None = None
-        self.url = w.Text(value=url or default_device_url(), description="Device",
-                          layout=w.Layout(width="360px"))
+        self.port = PortPicker(url or default_device_url())
+        self.url = self.port.text
+        """The URL Connect opens (the port picker's field, following its menu)."""
         self.connect_button = w.Button(description="Connect", icon="plug")
         self.sensor = w.Dropdown(description="Sensor", options=[], layout=w.Layout(width="320px"))
         self.label = w.Combobox(description="Label", placeholder="e.g. wave",
@@ -104,7 +109,7 @@ class CapturePanel(w.VBox):
         self._transition = threading.RLock()
         """Held while a click or a refresh changes Record/Stop, so the two never cross."""
         super().__init__([
-            w.HBox([self.url, self.connect_button]),
+            w.HBox([self.port, self.connect_button]),
             w.HBox([self.sensor, self.scenario]),
             w.HBox([self.label, self.seconds, self.countdown, self.record_button]),
             w.HBox([self.counters, self.status]),
@@ -112,6 +117,9 @@ class CapturePanel(w.VBox):
             self.plot_box,
             self.takes,
         ])
+        self.classify = LiveClassify(self)
+        """Live classification of the stream watched (model, classes, Classify)."""
+        self.children += (self.classify,)
         self.connect_button.on_click(lambda _: self.connect())
         self.sensor.observe(lambda ch: self._sensor_changed(), names="value")
         self.scenario.observe(self._scenario_changed, names="value")
@@ -132,7 +140,7 @@ class CapturePanel(w.VBox):
         """Connect to the URL in the box (what the Connect button does)."""
         self._error = None
         try:
-            self.recorder.connect(self.url.value.strip())
+            self.recorder.connect(self.url.value.strip(), baudrate=self.port.baudrate)
         except LinkError as e:
             self._fail(e)
             return
@@ -169,12 +177,16 @@ class CapturePanel(w.VBox):
             return
         rate = desc.rate_hz or self.recorder.device.line_rate_hz or 1.0
         title = f"{desc.id} ({desc.kind})"
+        # the old sensor's preview stops (its thread joined) before the plot changes: else its
+        # last blocks land in the new plot, at the new sensor's rate (stale data, jumped axis)
+        self.recorder.stop_preview()
         plot = self.plot
         if plot is None or plot.title != title or plot.rate_hz != rate:
             if plot is not None:
                 plot.close()
             self.plot = LivePlot(list(desc.channels), rate_hz=rate, window_s=self.window_s,
                                  units=desc.units, title=title,
+                                 view="spectrogram" if desc.kind == "microphone" else "traces",
                                  layout=w.Layout(width="100%"))
             self.plot_box.children = (self.plot,)
         self.recorder.start_preview(desc.id if self.recorder.device.mode == "framed" else 0)
@@ -342,6 +354,7 @@ class CapturePanel(w.VBox):
             self.takes.refresh()   # a take stored, relabelled, deleted or brought back
 
     def close(self) -> None:
+        self.classify.close()
         if self._ticker is not None:
             self._ticker.set()
         if self._push in self.recorder.on_block:

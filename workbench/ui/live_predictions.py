@@ -118,7 +118,9 @@ class LivePredictions(w.VBox):
                             f"<div style='width:{width:.0f}px;height:10px;background:#0b5cad'>"
                             f"</div></td><td>{float(score):.2f}</td></tr>")
         self.bars.value = f"<table class='wb-live'>{''.join(rows)}</table>" if rows else ""
-        self.status.value = (f"{self.count} window(s) predicted on the board, "
+        where = getattr(self.predictor, "where", "board")
+        place = "on the board" if where == "board" else f"on this machine ({where})"
+        self.status.value = (f"{self.count} window(s) predicted {place}, "
                              f"latency {p.latency_us / 1000:.2f} ms")
 
     def close(self) -> None:

@@ -19,6 +19,16 @@
  * @property {number} sent_ms   Date.now()-compatible send time
  * @property {number} pushed_ms time of the earliest push in the message
  */
+/**
+ * @typedef {object} SpectrogramMessage
+ * @property {"spec"|"spec_snapshot"} type
+ * @property {number} x0        sample index where the first column starts
+ * @property {number} hop       samples between columns
+ * @property {number} n_fft     samples per column
+ * @property {number} n         columns in the buffer (uint8, n * bins, 0 Hz first)
+ * @property {number} bins
+ * @property {number} capacity  columns to keep for the whole window
+ */
 /** @typedef {{type: "clear", seq: number}} ClearMessage */
 /** @typedef {{type: "hello"}} HelloMessage */
 
@@ -66,12 +76,87 @@ class Ring {
   }
 }
 
+/** 256 RGB entries from dark blue through green to yellow (a viridis-like ramp). */
+const LUT = (() => {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const lut = new Uint8ClampedArray(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const f = i / 255 * (stops.length - 1), k = Math.min(stops.length - 2, Math.floor(f));
+    const u = f - k;
+    for (let c = 0; c < 3; c++) lut[i * 3 + c] = stops[k][c] + (stops[k + 1][c] - stops[k][c]) * u;
+  }
+  return lut;
+})();
+
+/**
+ * Spectrogram columns in a ring, painted into an offscreen canvas (one pixel per bin, one
+ * column per slot, 0 Hz at the bottom) as they arrive, so a frame only scales an image.
+ */
+class SpecRing {
+  constructor(capacity, bins, hop, nfft) {
+    this.cap = Math.max(1, capacity);
+    this.bins = bins;
+    this.hop = hop;
+    this.nfft = nfft;
+    this.x = new Float64Array(this.cap);
+    this.head = 0;
+    this.len = 0;
+    this.canvas = document.createElement("canvas");
+    this.canvas.width = this.cap;
+    this.canvas.height = bins;
+    this.ctx = this.canvas.getContext("2d");
+    this.img = this.ctx.createImageData(this.cap, bins);
+    this.dirtyLo = Infinity;
+    this.dirtyHi = -1;
+  }
+  /** @param {number} x0 @param {Uint8Array} cols n*bins */
+  append(x0, cols) {
+    const bins = this.bins, n = cols.length / bins, px = this.img.data, w = this.cap;
+    for (let i = Math.max(0, n - this.cap); i < n; i++) {
+      let slot;
+      if (this.len < this.cap) {
+        slot = (this.head + this.len) % this.cap;
+        this.len++;
+      } else {
+        slot = this.head;
+        this.head = (this.head + 1) % this.cap;
+      }
+      this.x[slot] = x0 + i * this.hop;
+      for (let j = 0; j < bins; j++) {
+        const v = cols[i * bins + j], o = ((bins - 1 - j) * w + slot) * 4;
+        px[o] = LUT[v * 3];
+        px[o + 1] = LUT[v * 3 + 1];
+        px[o + 2] = LUT[v * 3 + 2];
+        px[o + 3] = 255;
+      }
+      if (slot < this.dirtyLo) this.dirtyLo = slot;
+      if (slot > this.dirtyHi) this.dirtyHi = slot;
+    }
+  }
+  /** Copy the columns written since the last call into the offscreen canvas. */
+  paint() {
+    if (this.dirtyHi < 0) return;
+    this.ctx.putImageData(this.img, 0, 0, this.dirtyLo, 0, this.dirtyHi - this.dirtyLo + 1, this.bins);
+    this.dirtyLo = Infinity;
+    this.dirtyHi = -1;
+  }
+  lastX() {
+    return this.len ? this.x[(this.head + this.len - 1) % this.cap] : 0;
+  }
+}
+
 /** Float32 view of a buffer from the kernel (DataView or ArrayBuffer), copied if unaligned. */
 function floats(buf) {
   if (buf instanceof ArrayBuffer) return new Float32Array(buf);
   const { buffer, byteOffset, byteLength } = buf;
   if (byteOffset % 4 === 0) return new Float32Array(buffer, byteOffset, byteLength / 4);
   return new Float32Array(buffer.slice(byteOffset, byteOffset + byteLength));
+}
+
+/** Uint8 view of a buffer from the kernel (DataView or ArrayBuffer). */
+function bytes(buf) {
+  if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** "Nice" step (1, 2, 5 x 10^k) for about `count` ticks over `span`. */
@@ -119,7 +204,10 @@ function render({ model, el }) {
   const pauseBtn = document.createElement("button");
   pauseBtn.className = "wb-liveplot-pause";
   pauseBtn.style.cssText = "font-size:11px;padding:1px 8px;cursor:pointer;";
-  header.append(titleEl, statusEl, pauseBtn);
+  const viewBtn = document.createElement("button");
+  viewBtn.className = "wb-liveplot-view";
+  viewBtn.style.cssText = pauseBtn.style.cssText;
+  header.append(titleEl, statusEl, viewBtn, pauseBtn);
   const canvas = document.createElement("canvas");
   canvas.style.cssText = `display:block;width:100%;height:${HEIGHT_PX}px;`;
   root.append(header, canvas);
@@ -128,6 +216,8 @@ function render({ model, el }) {
 
   /** @type {Ring|null} */
   let ring = null;
+  /** @type {SpecRing|null} */
+  let spec = null;
   let dirty = true;
   let raf = 0;
   let cssW = 0, cssH = HEIGHT_PX, dpr = 1;
@@ -141,13 +231,27 @@ function render({ model, el }) {
   function syncHeader() {
     titleEl.textContent = model.get("title");
     pauseBtn.textContent = model.get("paused") ? "Resume" : "Pause";
+    const specView = model.get("view") === "spectrogram";
+    viewBtn.textContent = specView ? "Traces" : "Spectrogram";
+    viewBtn.title = specView ? "draw a line per channel" : "draw a spectrogram of the first channel";
+    el.dataset.view = model.get("view");
     dirty = true;
   }
 
-  /** @param {DataMessage|ClearMessage} msg @param {(DataView|ArrayBuffer)[]} buffers */
+  /** @param {DataMessage|SpectrogramMessage|ClearMessage} msg @param {(DataView|ArrayBuffer)[]} buffers */
   function onMessage(msg, buffers) {
     if (!msg || typeof msg !== "object") return;
+    if (msg.type === "spec" || msg.type === "spec_snapshot") {
+      if (msg.type === "spec_snapshot" || !spec || spec.cap !== msg.capacity ||
+          spec.bins !== msg.bins || spec.hop !== msg.hop) {
+        spec = new SpecRing(msg.capacity, msg.bins, msg.hop, msg.n_fft);
+      }
+      if (msg.n > 0 && buffers && buffers.length) spec.append(msg.x0, bytes(buffers[0]));
+      dirty = true;
+      return;
+    }
     if (msg.type === "clear") {
+      spec = null;
       ring = null;
       lag = lagMax = null;
       yLo = yHi = NaN;
@@ -228,8 +332,10 @@ function render({ model, el }) {
     const py0 = MARGIN.top, py1 = cssH - MARGIN.bottom;
     const pw = Math.max(1, px1 - px0), ph = Math.max(1, py1 - py0);
 
+    const specView = model.get("view") === "spectrogram";
     // time window: the latest `window_s` seconds, starting at 0 until it fills
-    const tEnd = Math.max(windowS, ring ? ring.lastX() / rate : 0);
+    const specEnd = spec && spec.len ? (spec.lastX() + spec.nfft) / rate : 0;
+    const tEnd = Math.max(windowS, ring ? ring.lastX() / rate : 0, specView ? specEnd : 0);
     const tStart = tEnd - windowS;
     const xMin = tStart * rate;
 
@@ -247,7 +353,8 @@ function render({ model, el }) {
         }
       }
     }
-    const [y0, y1] = yRange(lo, hi);
+    const nyquist = rate / 2, khz = nyquist >= 2000;
+    const [y0, y1] = specView ? (khz ? [0, nyquist / 1000] : [0, nyquist]) : yRange(lo, hi);
     const sx = pw / windowS, sy = ph / (y1 - y0);
     const toPx = (t) => px0 + (t - tStart) * sx;
     const toPy = (v) => py1 - (v - y0) * sy;
@@ -279,13 +386,24 @@ function render({ model, el }) {
     ctx.strokeStyle = fg;
     ctx.strokeRect(px0 + 0.5, py0 + 0.5, pw - 1, ph - 1);
     ctx.fillText("time (s)", px0 + pw / 2, py1 + 5 + FONT_PX + 4);
-    if (units) {
+    const yName = specView ? (khz ? "frequency (kHz)" : "frequency (Hz)") : units;
+    if (yName) {
       ctx.save();
       ctx.translate(12, py0 + ph / 2);
       ctx.rotate(-Math.PI / 2);
       ctx.textBaseline = "middle";
-      ctx.fillText(units, 0, 0);
+      ctx.fillText(yName, 0, 0);
       ctx.restore();
+    }
+
+    if (specView) {
+      drawSpectrogram(px0, py0, pw, ph, tStart, sx, rate);
+      const [dbLo, dbHi] = model.get("spectrogram_db") || [-100, 0];
+      ctx.fillStyle = fg;
+      ctx.textAlign = "right";
+      ctx.textBaseline = "middle";
+      ctx.fillText(`${names[0] || ""}: ${dbLo} .. ${dbHi} dB`, px1, py0 / 2);
+      return;
     }
 
     // traces
@@ -342,6 +460,27 @@ function render({ model, el }) {
     }
   }
 
+  /** The spectrogram image, its ring's one or two runs of slots placed at their times. */
+  function drawSpectrogram(px0, py0, pw, ph, tStart, sx, rate) {
+    if (!spec || !spec.len) return;
+    spec.paint();
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(px0, py0, pw, ph);
+    ctx.clip();
+    ctx.imageSmoothingEnabled = false;
+    const runs = [[spec.head, Math.min(spec.cap, spec.head + spec.len)]];
+    if (spec.head + spec.len > spec.cap) runs.push([0, spec.head + spec.len - spec.cap]);
+    const colW = spec.hop / rate * sx;
+    for (const [a, b] of runs) {
+      if (b <= a) continue;
+      // a column is drawn over the hop after its start, centred on its window
+      const left = px0 + ((spec.x[a] + (spec.nfft - spec.hop) / 2) / rate - tStart) * sx;
+      ctx.drawImage(spec.canvas, a, 0, b - a, spec.bins, left, py0, (b - a) * colW, ph);
+    }
+    ctx.restore();
+  }
+
   function frame() {
     raf = requestAnimationFrame(frame);
     if (!dirty || cssW <= 1) return;
@@ -382,6 +521,9 @@ function render({ model, el }) {
     el.dataset.frames = String(totalFrames);
     el.dataset.messages = String(messages);
     el.dataset.points = String(ring ? ring.len : 0);  // points held per trace
+    // time in seconds of the newest point held: the right end of the time axis once it scrolls
+    el.dataset.specColumns = String(spec ? spec.len : 0);
+    el.dataset.lastT = ring && ring.len ? (ring.lastX() / (model.get("rate_hz") || 1)).toFixed(3) : "";
     el.dataset.drawMs = draws ? (drawMs / draws).toFixed(2) : "";  // mean time in draw()
     drawMs = 0;
     draws = 0;
@@ -396,11 +538,17 @@ function render({ model, el }) {
     model.set("paused", !model.get("paused"));
     model.save_changes();
   };
+  const onView = () => {
+    model.set("view", model.get("view") === "spectrogram" ? "traces" : "spectrogram");
+    model.save_changes();
+  };
   const onRedraw = () => { dirty = true; };
   const redrawTraits = ["change:channels", "change:units", "change:y_range", "change:window_s",
-    "change:rate_hz"];
+    "change:rate_hz", "change:spectrogram_db"];
 
   pauseBtn.addEventListener("click", onPause);
+  viewBtn.addEventListener("click", onView);
+  model.on("change:view", syncHeader);
   model.on("msg:custom", onMessage);
   model.on("change:title", syncHeader);
   model.on("change:paused", syncHeader);
@@ -423,6 +571,8 @@ function render({ model, el }) {
     observer.disconnect();
     window.removeEventListener("resize", resize);
     pauseBtn.removeEventListener("click", onPause);
+    viewBtn.removeEventListener("click", onView);
+    model.off("change:view", syncHeader);
     model.off("msg:custom", onMessage);
     model.off("change:title", syncHeader);
     model.off("change:paused", syncHeader);

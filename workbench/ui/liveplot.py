@@ -36,9 +36,18 @@ Messages (kernel -> browser, ``type`` first; see :class:`DataMessage`):
 * ``snapshot``: the same layout, for the whole window; the browser drops what
   it had. Sent when a view appears, after a configuration change, on resume.
 * ``clear``: forget all points.
+* ``spec`` / ``spec_snapshot`` (only while ``view == "spectrogram"``): spectrogram columns
+  of the first channel (see :mod:`workbench.ui.spectrogram`), one buffer of uint8
+  ``(n, bins)``; column ``i`` covers samples ``x0 + i * hop ...`` (``n_fft`` of them). A
+  snapshot holds every column of the kept window and replaces what the browser had.
 
 Browser -> kernel: ``{"type": "hello"}`` when a view is rendered (answered
 with a snapshot, even while paused).
+
+Views (``view``): ``"traces"`` (lines, one per channel) or ``"spectrogram"`` (a scrolling
+spectrogram of the first channel, computed here with numpy, for audio: the capture panel
+chooses it for a microphone). The button in the plot's header switches between them; the
+traces keep being sent in either view, so switching back is immediate.
 """
 
 from __future__ import annotations
@@ -53,6 +62,8 @@ from typing import Literal, TypedDict
 import anywidget
 import numpy as np
 import traitlets as t
+
+from .spectrogram import DEFAULT_DB_RANGE, DEFAULT_FFT, check_fft, stft_columns
 
 __all__ = ["LivePlot", "minmax_decimate", "DataMessage", "ClearMessage"]
 
@@ -78,6 +89,20 @@ class DataMessage(TypedDict):
     total: int          # samples pushed since the start (or the last clear)
     sent_ms: float      # wall-clock time of the send, ms since the epoch (time.time() * 1000)
     pushed_ms: float    # wall-clock time of the earliest push whose samples are in this message
+
+
+class SpectrogramMessage(TypedDict):
+    """A ``spec`` or ``spec_snapshot`` message; its one buffer holds ``n * bins`` uint8."""
+
+    type: Literal["spec", "spec_snapshot"]
+    seq: int
+    x0: float           # sample index where the first column starts
+    hop: int            # samples between columns
+    n_fft: int          # samples per column
+    n: int              # columns in the buffer
+    bins: int           # values per column (n_fft // 2 + 1), 0 Hz first
+    capacity: int       # columns the browser must keep to hold the whole window
+    sent_ms: float
 
 
 class ClearMessage(TypedDict):
@@ -132,6 +157,13 @@ class LivePlot(anywidget.AnyWidget):
     max_points = t.Int(2000, help="Points per trace across the window; more samples are "
                        "min/max-decimated for display.").tag(sync=True)
     paused = t.Bool(False, help="Freeze the display; pushes are still kept.").tag(sync=True)
+    view = t.Enum(("traces", "spectrogram"), "traces", help="What is drawn: a line per channel, "
+                  "or a scrolling spectrogram of the first channel.").tag(sync=True)
+    spectrogram_fft = t.Int(DEFAULT_FFT, help="Samples per spectrogram column (a power of "
+                            "two); columns overlap by half.").tag(sync=True)
+    spectrogram_db = t.Tuple(t.Float(), t.Float(), default_value=DEFAULT_DB_RANGE,
+                             help="(low, high) dB of the spectrogram's colour scale (0 dB: a "
+                             "full-scale sine).").tag(sync=True)
     max_fps = t.Float(DEFAULT_MAX_FPS, help="Most messages per second sent to the browser; "
                       "pushes in between are coalesced.")
 
@@ -164,6 +196,8 @@ class LivePlot(anywidget.AnyWidget):
         self._pending_since_ms: float | None = None
         self._last_push_ms = 0.0
         self._need_snapshot = True
+        self._spec_next = 0        # sample index where the next spectrogram column starts
+        self._need_spec_snapshot = True
         self._ready = False        # observers rebuild buffers only after __init__
         super().__init__(channels=list(channels), rate_hz=float(rate_hz), window_s=float(window_s),
                          units=units, y_range=y_range, title=title, max_points=int(max_points),
@@ -267,8 +301,30 @@ class LivePlot(anywidget.AnyWidget):
     def _on_paused(self, change):
         if self._ready and not change["new"]:
             with self._lock:
-                self._need_snapshot = True
+                self._need_snapshot = self._need_spec_snapshot = True
                 self.flush()
+
+    @t.observe("view", "spectrogram_fft", "spectrogram_db")
+    def _on_view_change(self, change):
+        if self._ready:
+            with self._lock:
+                self._need_spec_snapshot = True
+                self.flush()
+
+    @t.validate("spectrogram_fft")
+    def _check_fft(self, proposal):
+        try:
+            return check_fft(proposal["value"])
+        except ValueError as e:
+            raise t.TraitError(str(e)) from None
+
+    @t.validate("spectrogram_db")
+    def _check_db(self, proposal):
+        lo, hi = proposal["value"]
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise t.TraitError(f"spectrogram_db must be (low, high) with low < high, "
+                               f"got {proposal['value']}")
+        return (float(lo), float(hi))
 
     def configure(self, **changes) -> None:
         """Change several traits at once (e.g. a new sensor: ``channels`` and ``rate_hz``),
@@ -292,8 +348,8 @@ class LivePlot(anywidget.AnyWidget):
                 self._first = start
             else:
                 self._ring = np.zeros((cap, nch), np.float32)
-                self._total = self._sent = self._first = 0
-            self._need_snapshot = True
+                self._total = self._sent = self._first = self._spec_next = 0
+            self._need_snapshot = self._need_spec_snapshot = True
 
     # -- the stream ------------------------------------------------------------------------
     def push(self, block: np.ndarray) -> None:
@@ -331,9 +387,9 @@ class LivePlot(anywidget.AnyWidget):
         with self._lock:
             self._cancel_timer()
             self._ring[:] = 0
-            self._total = self._sent = self._first = 0
+            self._total = self._sent = self._first = self._spec_next = 0
             self._pending_since_ms = None
-            self._need_snapshot = False
+            self._need_snapshot = self._need_spec_snapshot = False
             msg: ClearMessage = {"type": "clear", "seq": self._next_seq()}
             self.send(msg)
 
@@ -393,7 +449,33 @@ class LivePlot(anywidget.AnyWidget):
             self._timer = None
             self._maybe_send()
 
+    def _send_spectrogram(self) -> None:
+        """Send the spectrogram columns that are whole now (all of the window after a change)."""
+        n_fft = self.spectrogram_fft
+        hop = n_fft // 2
+        oldest, total = self._oldest(), self._total
+        snapshot = self._need_spec_snapshot or self._spec_next < oldest
+        start = -(-oldest // hop) * hop if snapshot else self._spec_next
+        count = max(0, (total - start - n_fft) // hop + 1)
+        if count == 0 and not snapshot:
+            return
+        bins = n_fft // 2 + 1
+        if count:
+            first = self._read(start, start + (count - 1) * hop + n_fft)[:, 0]
+            cols = stft_columns(first, n_fft, hop, self.spectrogram_db)
+        else:
+            cols = np.zeros((0, bins), np.uint8)
+        msg: SpectrogramMessage = {
+            "type": "spec_snapshot" if snapshot else "spec", "seq": self._next_seq(),
+            "x0": float(start), "hop": hop, "n_fft": n_fft, "n": len(cols), "bins": bins,
+            "capacity": -(-self.capacity // hop) + 1, "sent_ms": time.time() * 1000.0}
+        self.send(msg, buffers=[np.ascontiguousarray(cols).tobytes()])
+        self._spec_next = start + count * hop
+        self._need_spec_snapshot = False
+
     def _send_pending(self) -> None:
+        if self.view == "spectrogram":
+            self._send_spectrogram()
         bucket, total = self.bucket, self._total
         oldest = self._oldest()
         end = total if bucket == 1 else (total // bucket) * bucket
@@ -432,5 +514,5 @@ class LivePlot(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("type") == "hello":
             with self._lock:  # a new view gets the window, paused or not
                 self._cancel_timer()
-                self._need_snapshot = True
+                self._need_snapshot = self._need_spec_snapshot = True
                 self._send_pending()
