@@ -213,7 +213,9 @@ def test_lesson_table_fits_the_notebook_and_chart_labels_stay_apart(lab_server, 
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(LESSON_CODE.replace("{folder!r}", repr(str(tmp_path))))]
     nbformat.write(nb, lab_server.root / "lesson_table.ipynb")
-    lab_server.open_and_run(page, "lesson_table.ipynb")
+    # "?reset": a fresh workspace, or a notebook another test left open would be restored
+    # beside this one (and take the clicks meant for it)
+    lab_server.open_and_run(page, "lesson_table.ipynb?reset")
     try:
         page.locator('.wb-compare tr[data-name="distilled int8"]').wait_for(timeout=TIMEOUT_MS)
         page.locator(".wb-compare-widget .js-plotly-plot .annotation-text-g").first.wait_for(
