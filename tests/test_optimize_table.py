@@ -385,7 +385,7 @@ def test_a_measured_model_gets_estimates_and_follows_the_board(measured):
     assert table.pareto("latency_ms")
     assert table.sort("latency_ms").rows()[0]["latency_ms"] == fastest
     fig = table.figure(x="latency_ms")
-    assert sum(len(tr.x) for tr in fig.data if tr.mode == "markers+text") == 2
+    assert sum(len(tr.x) for tr in fig.data if tr.mode == "markers") == 2
     table.board = "esp32-devkitc"
     assert table.row("int8")["latency_ms"] != nano_latency   # another core, another estimate
     # a board with less RAM for the arena than the int8 model needs: it does not fit

@@ -81,24 +81,32 @@ class Column:
     descending_first: bool = False
     #: shown only when the table has a reference
     needs_reference: bool = False
+    #: a detail column: its cells carry the class ``wb-secondary``, which the widget folds
+    #: away until asked (the exported page shows every column)
+    secondary: bool = False
+    #: the header's tooltip (default: the label)
+    title: str = ""
 
 
-#: The columns of the HTML table (and the widget), in order.
+#: The columns of the HTML table (and the widget), in order. The primary ones fit a
+#: notebook's width; the secondary ones (the proxies and the details) are one click away.
 COLUMNS = (
     Column("name", "variant"),
-    Column("kind", "kind"),
-    Column("accuracy", "accuracy", descending_first=True),
-    Column("accuracy_delta", "Δ vs ref", descending_first=True, needs_reference=True),
-    Column("agreement", "agreement", descending_first=True),
-    Column("errors", "errors"),
-    Column("model_bytes", "model"),
-    Column("flash_bytes", "flash"),
-    Column("arena_bytes", "arena"),
-    Column("params", "params"),
-    Column("macs", "MACs"),
-    Column("latency_ms", "latency"),
-    Column("energy_mj", "energy"),
-    Column("fits", "fits the board", descending_first=True),
+    Column("kind", "kind", secondary=True),
+    Column("accuracy", "accuracy", descending_first=True, title="test accuracy"),
+    Column("accuracy_delta", "Δ vs ref", descending_first=True, needs_reference=True,
+           title="accuracy minus the reference's, in percentage points"),
+    Column("agreement", "agreement", descending_first=True, secondary=True,
+           title="agreement with the reference model's predictions"),
+    Column("errors", "errors", title="wrong test windows / test windows"),
+    Column("model_bytes", "model", secondary=True, title="the .tflite file"),
+    Column("flash_bytes", "flash", title="model + the kernel code it needs"),
+    Column("arena_bytes", "arena", title="the smallest tensor arena TFLite Micro ran it in"),
+    Column("params", "params", secondary=True, title="parameters (weights and biases)"),
+    Column("macs", "MACs", secondary=True, title="multiply-accumulates per inference"),
+    Column("latency_ms", "latency", title="on the board; ~ marks an estimate"),
+    Column("energy_mj", "energy", title="per inference, on the board; an estimate"),
+    Column("fits", "fits", descending_first=True, title="fits the board"),
 )
 
 #: The stylesheet of the HTML table (export and widget); readable on light and dark themes.
@@ -106,16 +114,17 @@ TABLE_CSS = """
 .wb-compare { border-collapse: collapse; font-family: var(--jp-ui-font-family, sans-serif);
   font-size: 13px; color: inherit; }
 .wb-compare caption { text-align: left; padding: 4px 0; font-size: 12px; opacity: 0.8; }
-.wb-compare th, .wb-compare td { padding: 3px 8px; border-bottom: 1px solid rgba(128,128,128,0.3);
+.wb-compare th, .wb-compare td { padding: 3px 6px; border-bottom: 1px solid rgba(128,128,128,0.3);
   text-align: right; white-space: nowrap; }
-.wb-compare th { user-select: none; border-bottom: 2px solid rgba(128,128,128,0.6); }
+.wb-compare th { user-select: none; border-bottom: 2px solid rgba(128,128,128,0.6);
+  white-space: normal; vertical-align: bottom; }
 .wb-compare th.wb-sortable { cursor: pointer; }
 .wb-compare th.wb-sorted { text-decoration: underline; }
 .wb-compare td.wb-text, .wb-compare th.wb-text { text-align: left; }
 .wb-compare tr.wb-pareto td { background: rgba(46, 160, 67, 0.18); font-weight: 600; }
 .wb-compare tr.wb-nofit td, .wb-compare td.wb-nofit { color: #8a8a8a;
   background: rgba(128, 128, 128, 0.08); }
-.wb-compare .wb-why { white-space: normal; min-width: 14em; max-width: 24em; font-size: 11px;
+.wb-compare .wb-why { white-space: normal; min-width: 9em; max-width: 15em; font-size: 11px;
   font-weight: normal; font-style: italic; }
 .wb-compare .wb-star { color: #2ea043; }
 .wb-compare .wb-ref { font-size: 11px; border: 1px solid currentColor; border-radius: 3px;
@@ -132,17 +141,24 @@ def _si(n: float | None) -> str:
     return f"{int(n)}"
 
 
+def _trim(number: str) -> str:
+    """``"100.0" -> "100"``: a whole number loses its ``.0``."""
+    return number[:-2] if number.endswith(".0") else number
+
+
 def format_value(key: str, row: Mapping[str, Any]) -> str:
-    """The text a cell shows for ``row[key]`` ("–" when unknown)."""
+    """The text a cell shows for ``row[key]`` ("–" when unknown), compact so that the
+    table fits a notebook: ``"97.5 %"``, ``"100 %"``, ``"−2.5 pt"``, ``"12.4 µJ"``."""
     v = row.get(key)
     if key == "fits":
         return "yes" if v else "no: " + "; ".join(row.get("reasons") or ["?"])
     if v is None:
         return "–"
     if key in ("accuracy", "agreement"):
-        return f"{v * 100:.1f} %"
+        return _trim(f"{v * 100:.1f}") + " %"
     if key == "accuracy_delta":
-        return f"{v * 100:+.1f} pt"
+        points = round(v * 100, 1)
+        return "0 pt" if points == 0 else _trim(f"{points:+.1f}").replace("-", "−") + " pt"
     if key == "errors":
         n = row.get("n_test")
         return f"{v}/{n}" if n else str(v)
@@ -155,7 +171,7 @@ def format_value(key: str, row: Mapping[str, Any]) -> str:
         return ("~" + text) if row.get("latency_source") == "estimate" and key == "latency_ms" \
             else text
     if key == "energy_mj":
-        return f"{v:.3g} mJ"
+        return f"{v:.3g} mJ" if v >= 1 or v == 0 else f"{v * 1000:.3g} µJ"
     if key == "size_ratio":
         return f"{v:.2f}×"
     if isinstance(v, bool):
@@ -185,6 +201,78 @@ def pareto_front(points: Iterable[tuple[str, float, float]]) -> list[str]:
         if not dominated:
             front.append((x, -y, i, name))
     return [name for *_, name in sorted(front)]
+
+
+#: The chart's label column: font size, line step and the gap between plot and names (px).
+_LABEL_FONT, _LABEL_STEP, _LABEL_GAP = 11, 15, 12
+#: Pixels per character assumed for the label column's width (generous for sans-serif 11 px).
+_LABEL_CHAR_PX = 7.0
+#: Longest name written in full in the label column (longer ones end in "…"; hover has all).
+_LABEL_CHARS = 28
+#: The chart's frame: height of the plot area at least, and its margins (px).
+_PLOT_MIN_HEIGHT, _MARGIN_T, _MARGIN_B, _MARGIN_L, _LEGEND_BELOW = 250, 50, 92, 60, 50
+
+
+def _label_column(labels: list[tuple[float, float, str, str]]) -> dict[str, Any]:
+    """Where each point's name goes: a column right of the plot, no two names closer than
+    one line (``_LABEL_STEP`` px), each as near its point's height as the others allow.
+
+    ``labels``: ``(x, y, text, colour)`` in plotted units (``x`` NaN: a name for a line,
+    drawn without a leader line). Returns the figure's height and margins, the axis ranges
+    (fixed, so that data and pixels map the same way everywhere), the annotations and the
+    legend's ``y`` (paper units, under the x axis title). Pure arithmetic: the plot's
+    *height* in pixels is fixed here, so the spacing holds at any width.
+    """
+    n = len(labels)
+    plot_h = max(_PLOT_MIN_HEIGHT, (n + 1) * _LABEL_STEP)
+    texts = [t if len(t) <= _LABEL_CHARS else t[:_LABEL_CHARS - 1] + "…" for *_, t, _c in labels]
+    width = max((len(t) for t in texts), default=0)
+    margin = {"l": _MARGIN_L, "r": int(_LABEL_GAP + width * _LABEL_CHAR_PX + 8) if n else 20,
+              "t": _MARGIN_T, "b": _MARGIN_B}
+    out = {"height": plot_h + _MARGIN_T + _MARGIN_B, "margin": margin, "annotations": [],
+           "x_range": None, "y_range": None, "legend_y": -_LEGEND_BELOW / plot_h}
+    xs = [lx for lx, *_ in labels if not math.isnan(lx)]
+    ys = [ly for _lx, ly, *_ in labels]
+    if not xs:
+        return out
+    x_lo, x_hi = min(xs), max(xs)
+    x_pad = (x_hi - x_lo) * 0.06 or max(abs(x_hi) * 0.1, 1.0)
+    y_lo, y_hi = min(ys), max(ys)
+    y_pad = max((y_hi - y_lo) * 0.08, 1.0)
+    x_range = [x_lo - x_pad, x_hi + x_pad]
+    y_range = [y_lo - y_pad, y_hi + y_pad]
+    per_px = (y_range[1] - y_range[0]) / plot_h
+
+    # top to bottom by height (ties: the point furthest right first, its line the shortest);
+    # each name at its point's height unless that is within a line of the name above it
+    order = sorted(range(n), key=lambda i: (-ys[i], -(labels[i][0] if not math.isnan(
+        labels[i][0]) else math.inf)))
+    target = [(ys[i] - y_range[0]) / per_px for i in order]          # px from the bottom
+    placed: list[float] = []
+    for px in target:
+        placed.append(min(px, placed[-1] - _LABEL_STEP) if placed else px)
+    half = _LABEL_STEP / 2
+    low = placed[-1] - half                    # below the plot: lift everything
+    if low < 0:
+        placed = [p - low for p in placed]
+    high = placed[0] + half - plot_h           # above the plot: lower, the bottom stays in
+    if high > 0:
+        placed = [p - high for p in placed]
+    for i, px in zip(order, placed):
+        lx, ly, _text, colour = labels[i]
+        at = y_range[0] + px * per_px
+        note = {"text": texts[i], "font": {"size": _LABEL_FONT, "color": colour},
+                "xanchor": "left", "yanchor": "middle"}
+        if math.isnan(lx):   # a line's name: at the right edge, no leader line
+            note.update(x=x_range[1], y=at, xref="x", yref="y", showarrow=False,
+                        xshift=_LABEL_GAP)
+        else:
+            note.update(x=lx, y=ly, xref="x", yref="y", ax=x_range[1], ay=at, axref="x",
+                        ayref="y", showarrow=True, arrowhead=0, arrowwidth=1,
+                        arrowcolor="rgba(128, 128, 128, 0.55)", standoff=6)
+        out["annotations"].append(note)
+    out["x_range"], out["y_range"] = x_range, y_range
+    return out
 
 
 class ComparisonTable:
@@ -396,7 +484,9 @@ class ComparisonTable:
         see :data:`TABLE_CSS`): Pareto rows have class ``wb-pareto`` and a ★, rows that do
         not fit have class ``wb-nofit`` and their reasons (``<div class="wb-why">``) under
         their name. Rows carry ``data-name``; headers carry
-        ``data-key`` (and, when ``sortable``, the class ``wb-sortable``)."""
+        ``data-key`` (and, when ``sortable``, the class ``wb-sortable``). The cells of the
+        secondary columns (:attr:`Column.secondary`) have the class ``wb-secondary``; a
+        page may hide them (the widget folds them away until asked)."""
         rows = self.rows()
         cols = [c for c in COLUMNS if not c.needs_reference or self._reference is not None]
         e = html.escape
@@ -406,6 +496,8 @@ class ComparisonTable:
             classes = ["wb-sortable"] if sortable else []
             if c.key in ("name", "kind", "fits"):
                 classes.append("wb-text")
+            if c.secondary:
+                classes.append("wb-secondary")
             aria = ""
             label = c.label
             if c.key == self._sort_key:
@@ -414,7 +506,7 @@ class ComparisonTable:
                 label += " ▼" if self._descending else " ▲"
             out.append(f'<th class="{" ".join(classes)}" data-key="{c.key}" '
                        f'data-descending-first="{str(c.descending_first).lower()}"{aria} '
-                       f'title="sort by {e(c.label)}">{e(label)}</th>')
+                       f'title="{e(c.title or c.label)}: click to sort">{e(label)}</th>')
         out.append("</tr></thead><tbody>")
         for r in rows:
             classes = []
@@ -435,7 +527,9 @@ class ComparisonTable:
                                   for reason in r["reasons"])
                     out.append(f'<td class="wb-text">{star}{text}{ref}{why}</td>')
                 elif c.key == "kind":
-                    out.append(f'<td class="wb-text">{text}</td>')
+                    out.append(f'<td class="wb-text wb-secondary">{text}</td>')
+                elif c.secondary:
+                    out.append(f'<td class="wb-secondary">{text}</td>')
                 elif c.key == "fits":  # the reasons are under the name, in sight
                     out.append(f'<td class="wb-text">{"yes" if r["fits"] else "no"}</td>')
                 elif c.key == "latency_ms" and r["latency_basis"]:
@@ -526,7 +620,13 @@ class ComparisonTable:
         variant with both values; Pareto-optimal points (green) joined by the front,
         others that fit (blue), those that do not fit (grey ×); hovering shows the name,
         the values and why a variant does not fit. Variants left out are counted in
-        the title."""
+        the title.
+
+        Labels never cover each other, however close the points: each variant's name is
+        written in a column right of the plot, at its point's height where there is room
+        (moved up or down by whole lines where there is not; the figure grows taller when
+        the names need it), with a thin line to its point. The legend sits under the x
+        axis. The reference (a dashed line) is named in the same column."""
         import plotly.graph_objects as go
 
         x = self._check_x(self._axis if x is None else x)
@@ -550,30 +650,38 @@ class ComparisonTable:
                 x=[r[x] * xs for r in front], y=[r[y] * ys for r in front], mode="lines",
                 line={"color": "#2ea043", "width": 1.5, "dash": "dot", "shape": "hv"},
                 name="Pareto front", hoverinfo="skip"))
+        labels: list[tuple[float, float, str, str]] = []   # (x, y, text, colour) per point
         for label, pick, marker in groups:
             pts = [r for r in shown if pick(r)]
             if not pts:
                 continue
             fig.add_trace(go.Scatter(
-                x=[r[x] * xs for r in pts], y=[r[y] * ys for r in pts], mode="markers+text",
-                text=[r["name"] for r in pts], textposition="top center",
-                textfont={"size": 11, "color": marker["color"]}, marker=marker, name=label,
+                x=[r[x] * xs for r in pts], y=[r[y] * ys for r in pts], mode="markers",
+                text=[r["name"] for r in pts], marker=marker, name=label, cliponaxis=False,
                 hovertext=[self._hover(r, x, y) for r in pts],
                 hovertemplate="%{hovertext}<extra></extra>"))
+            labels += [(r[x] * xs, r[y] * ys, r["name"] + (" · reference" if r["reference"]
+                                                            else ""), marker["color"])
+                       for r in pts]
         ref = self._reference
         ref_y = getattr(ref, y, None) if ref is not None else None
         if _known(ref_y):
-            fig.add_hline(y=ref_y * ys, line_dash="dash", line_color="#888", line_width=1,
-                          annotation_text=f"reference: {ref.name}",
-                          annotation_position="bottom right")
+            fig.add_hline(y=ref_y * ys, line_dash="dash", line_color="#888", line_width=1)
+            if not any(r["reference"] for r in shown):
+                labels.append((math.nan, ref_y * ys, f"reference: {ref.name}", "#888888"))
         left_out = len(rows) - len(shown)
         title = f"{yt.split(' (')[0]} against {xt.split(' (')[0]} on {self._board.name}"
         if left_out:
             title += f" ({left_out} not shown: {xt.split(' (')[0]} or {y} unknown)"
+        layout = _label_column(labels)
         fig.update_layout(title={"text": title, "font": {"size": 14}}, xaxis_title=xt,
-                          yaxis_title=yt, height=380, hovermode="closest",
-                          margin={"l": 60, "r": 20, "t": 50, "b": 50},
-                          legend={"orientation": "h", "y": -0.2})
+                          yaxis_title=yt, height=layout["height"], hovermode="closest",
+                          margin=layout["margin"], annotations=layout["annotations"],
+                          legend={"orientation": "h", "x": 0, "xanchor": "left",
+                                  "y": layout["legend_y"], "yanchor": "top"})
+        if layout["x_range"]:
+            fig.update_xaxes(range=layout["x_range"])
+            fig.update_yaxes(range=layout["y_range"])
         return fig
 
     # ------------------------------------------------------------------ internals

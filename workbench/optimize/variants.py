@@ -91,6 +91,12 @@ class FineTune:
 
     ``qat_learning_rate`` is about 10x below usual training rates: QAT starts from the
     trained weights and only adapts them to int8.
+
+    The distilled student starts from scratch, so it needs enough optimizer *steps*, not
+    epochs: ``distill_batch_size`` is small because the lessons' datasets are (BasicMotions
+    has 32 training windows: batches of 32 would give one step per epoch, 120 steps in
+    all, and some seeds then end with a student that misses a class or, with early
+    stopping, sits at chance). Batches of 8 give four steps per epoch.
     """
 
     qat_epochs: int = 30
@@ -102,6 +108,8 @@ class FineTune:
     distill_epochs: int = 120
     distill_temperature: float = 4.0
     distill_alpha: float = 0.2
+    distill_learning_rate: float = 2e-3
+    distill_batch_size: int = 8
     patience: int = 12
     seed: int = 0
 
@@ -218,11 +226,12 @@ def make_variants(model, data, *, techniques: Iterable[str] = TECHNIQUES,
     return out
 
 
-def _config(ft: FineTune, epochs: int, lr: float = 1e-3, compile: bool = True):
+def _config(ft: FineTune, epochs: int, lr: float = 1e-3, compile: bool = True,
+            batch_size: int = 32):
     from ..train.fit import TrainConfig
 
     return TrainConfig(epochs=epochs, patience=ft.patience, learning_rate=lr, seed=ft.seed,
-                       compile=compile)
+                       compile=compile, batch_size=batch_size)
 
 
 def _train_qat(model, data, ft: FineTune):
@@ -261,7 +270,9 @@ def _distill(model, data, student, ft: FineTune):
         return None
     set_seed(ft.seed)
     student_model = builder() if not hasattr(builder, "fit") and callable(builder) else builder
-    distiller = Distiller(model, student_model, optimizer=keras().optimizers.Adam(2e-3),
+    distiller = Distiller(model, student_model,
+                          optimizer=keras().optimizers.Adam(ft.distill_learning_rate),
                           temperature=ft.distill_temperature, alpha=ft.distill_alpha)
-    return train(distiller, data, _config(ft, ft.distill_epochs, compile=False),
+    return train(distiller, data, _config(ft, ft.distill_epochs, compile=False,
+                                          batch_size=ft.distill_batch_size),
                  technique="distilled").model

@@ -11,7 +11,10 @@ it holds no logic of its own::
 
 * the table (an anywidget showing :meth:`ComparisonTable.html_table`): click a header to
   sort (again to reverse); Pareto-optimal rows are highlighted with a ★, rows that do not
-  fit the board are greyed with the reason in the last column;
+  fit the board are greyed with the reason under their name. It fits a notebook's width:
+  the secondary columns (:attr:`~workbench.optimize.table.Column.secondary`: kind,
+  agreement, model, params, MACs) are folded away behind a button above the table
+  (``widget.view.all_columns = True`` shows them from code);
 * a board menu (every catalog board): choosing one sets ``table.board``, which
   re-evaluates fits, latency and energy, and everything is redrawn;
 * an axis menu (flash, arena, latency): the ``x`` of the chart and of the Pareto front;
@@ -56,8 +59,13 @@ DEFAULT_BOARD = "nano33ble"
 
 _VIEW_CSS = TABLE_CSS + """
 .wb-compare-view { overflow-x: auto; max-width: 100%; }
+.wb-compare-view.wb-compact .wb-secondary { display: none; }
 .wb-compare-view th.wb-sortable:hover { background: rgba(128, 128, 128, 0.15); }
 .wb-compare-view button.wb-row-action { cursor: pointer; padding: 1px 8px; }
+.wb-compare-view .wb-columns { display: flex; justify-content: flex-end; }
+.wb-compare-view button.wb-columns-toggle { cursor: pointer; font-size: 11px; padding: 1px 6px;
+  border: 1px solid rgba(128, 128, 128, 0.5); border-radius: 3px; background: transparent;
+  color: inherit; opacity: 0.85; }
 """
 
 
@@ -72,6 +80,9 @@ class _TableView(anywidget.AnyWidget):
     descending = t.Bool(False, help="sorted largest first").tag(sync=True)
     row_action = t.Unicode("", help="label of a button added to every row; empty: none") \
         .tag(sync=True)
+    all_columns = t.Bool(False, help="show the secondary columns (kind, agreement, model, "
+                         "params, MACs) too; False folds them away so the table fits a "
+                         "notebook's width").tag(sync=True)
 
 
 class CompareTable(w.VBox):
