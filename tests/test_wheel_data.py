@@ -326,3 +326,16 @@ def test_voila_from_the_installed_wheel_serves_a_notebook_offline(installed, tmp
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_binders_post_build_checks_pass_on_the_installed_wheel(installed, tmp_path):
+    """What binder/postBuild checks after its `pip install` (lessons, Voila template, both
+    extensions enabled) holds for the wheel; tests/test_binder.py shows it fails without."""
+    env = _clean_env(tmp_path)
+    env["PATH"] = os.pathsep.join([str(installed.parent), env.get("PATH", "")])
+    out = subprocess.run(["bash", str(ROOT / "binder" / "postBuild"), "--check"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    venv = installed.parent.parent
+    assert f"Voila template in {venv}" in out.stdout
+    assert "JupyterLab extension and server extension enabled" in out.stdout
