@@ -239,3 +239,103 @@ def test_jupyter_from_the_installed_wheel_has_the_extension_enabled(installed, t
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# The `workbench` Voila template (shared data): Voila's lab template without CDN links
+
+VOILA_TEMPLATE = "share/jupyter/voila/templates/workbench/"
+TEMPLATE_SOURCE = ROOT / "workbench" / "lab" / "jupyter_data" / "voila" / "templates" / "workbench"
+
+
+def test_the_wheel_holds_the_voila_template_as_shared_data(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    files = sorted(p.name for p in TEMPLATE_SOURCE.iterdir())
+    assert files == ["conf.json", "index.html.j2"]
+    for name in files:
+        (entry,) = [n for n in names if n.endswith(".data/data/" + VOILA_TEMPLATE + name)]
+        assert archive.read(entry) == (TEMPLATE_SOURCE / name).read_bytes()   # one source
+
+
+def _voila_without_the_template(tmp_path: Path) -> Path:
+    """A Jupyter data folder with this interpreter's Voila and nbconvert data (the ``lab``
+    and ``base`` templates the workbench template extends, Voila's widget bundles) but not
+    any ``workbench`` template: the installed wheel's venv has no Voila of its own."""
+    share = Path(sys.prefix, "share", "jupyter")
+    data = tmp_path / "voila-data"
+    for entry in share.iterdir():
+        if entry.name in ("voila", "nbconvert"):
+            for sub in entry.iterdir():
+                if sub.name == "templates":
+                    for template in sub.iterdir():
+                        if template.name != "workbench":
+                            (data / entry.name / "templates").mkdir(parents=True, exist_ok=True)
+                            (data / entry.name / "templates" / template.name).symlink_to(template)
+                else:
+                    (data / entry.name).mkdir(parents=True, exist_ok=True)
+                    (data / entry.name / sub.name).symlink_to(sub)
+        else:
+            data.mkdir(exist_ok=True)
+            (data / entry.name).symlink_to(entry)
+    return data
+
+
+def test_voila_from_the_installed_wheel_serves_a_notebook_offline(installed, tmp_path):
+    """`voila --template=workbench any.ipynb` works from an installed package: the page
+    renders the notebook and links nothing outside the server."""
+    import nbformat
+
+    py = installed
+    venv = py.parent.parent
+    assert (venv / VOILA_TEMPLATE / "index.html.j2").is_file()
+    env = _clean_env(tmp_path)
+    env["JUPYTER_PATH"] = str(_voila_without_the_template(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("print('served by', 6 * 7)")]
+    nbformat.write(nb, tmp_path / "any.ipynb")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "voila.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [str(py), "-m", "voila", "any.ipynb", "--template=workbench", "--no-browser",
+             f"--port={port}", "--Voila.ip=127.0.0.1"],
+            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+                    status, page = r.status, r.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-4000:]
+                time.sleep(0.5)
+        assert status == 200 and "served by 42" in page, log.read_text()[-4000:]
+        # the lab template's Font Awesome links to a CDN are gone; its own copy is served
+        links = re.findall(r"<link[^>]*>", page)
+        assert not [link for link in links if "://" in link and "stylesheet" in link], links
+        assert "cdn.jsdelivr.net" not in page
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_binders_post_build_checks_pass_on_the_installed_wheel(installed, tmp_path):
+    """What binder/postBuild checks after its `pip install` (lessons, Voila template, both
+    extensions enabled) holds for the wheel; tests/test_binder.py shows it fails without."""
+    env = _clean_env(tmp_path)
+    env["PATH"] = os.pathsep.join([str(installed.parent), env.get("PATH", "")])
+    out = subprocess.run(["bash", str(ROOT / "binder" / "postBuild"), "--check"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    venv = installed.parent.parent
+    assert f"Voila template in {venv}" in out.stdout
+    assert "JupyterLab extension and server extension enabled" in out.stdout

@@ -177,3 +177,152 @@ def test_a_lesson_opened_from_the_panel_runs(lab_server, page, shots):
     text = notebook.inner_text()
     assert "gravity checks out" in text and "Traceback" not in text
     page.screenshot(path=str(shots / "lesson-00.png"))
+
+
+# ------------------------------------------------------------------ connect, Web Serial, deploy
+
+def notebook_output(page, text: str, timeout_ms: float = 120_000):
+    """Wait until the notebook shown prints ``text``; returns its output area's text."""
+    out = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output",
+                       has_text=text).first
+    out.wait_for(timeout=timeout_ms)
+    return out.inner_text()
+
+
+def notebook_sources(lab_server) -> list[str]:
+    """The code of every new notebook the commands made in the server's root."""
+    return ["".join(c["source"]) for p in lab_server.root.glob("Untitled*.ipynb")
+            for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def hello_line(board_id: str) -> str:
+    """The line a connect notebook prints for a board of the catalog (from its HELLO)."""
+    from workbench.boards import get_board
+
+    b = get_board(board_id)
+    return f"{b.name}: {b.mcu} ({b.core}) at {b.clock_hz / 1e6:g} MHz"
+
+
+@pytest.fixture
+def relayed_board(tmp_path):
+    """A virtual board behind a WebSocket relay: what the stand-in Web Serial port reaches."""
+    from conftest import start_sim
+    from webserial_standin import WsRelay
+
+    proc, line = start_sim("--tcp", "0", "--board", "nano33ble", "--flash",
+                           str(tmp_path / "relayed.flash"))
+    host, port = line.split(" ", 1)[1].rsplit(":", 1)
+    relay = WsRelay((host, int(port)))
+    yield relay
+    relay.stop()
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_granted_web_serial_port_is_listed_and_connect_opens_it(lab_server, page, shots,
+                                                                  relayed_board):
+    from webserial_standin import FAKE_SERIAL_JS
+
+    page.add_init_script(FAKE_SERIAL_JS % {"ws": json.dumps(relayed_board.url),
+                                           "mode": '"relay"'})
+    # the port was granted to this page on an earlier visit: getPorts() lists it
+    page.add_init_script("navigator.serial.requestPort();")
+    panel = open_panel(page, lab_server)
+    row = panel.locator(".jp-TinyMLPanel-device[data-kind='webserial']")
+    row.wait_for(timeout=60_000)
+    text = row.inner_text()
+    assert "Arduino Nano 33 BLE Sense" in text and "USB 2341:805A" in text
+    assert "catalog: nano33ble" in text and "granted in this browser" in text
+    page.screenshot(path=str(shots / "1-granted-port.png"))
+
+    row.get_by_role("button", name="Connect").click()
+    widget = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .wb-webserial").first
+    widget.wait_for(timeout=120_000)
+    # the bridge reopened the granted port by itself, and the next cell's HELLO came through it
+    out = notebook_output(page, hello_line("nano33ble"), timeout_ms=240_000)
+    assert "accel" in out
+    page.wait_for_function(
+        "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .wb-webserial')"
+        "?.dataset.state === 'open'", timeout=30_000)
+    assert page.evaluate("() => window.__serial.requests") == 1   # nobody was asked again
+    assert int(widget.get_attribute("data-rx")) > 0
+    sources = notebook_sources(lab_server)
+    assert any('WebSerial("nano33ble", boards=["nano33ble"])' in s for s in sources)
+    assert any("bridge.open_device()" in s for s in sources)
+    page.screenshot(path=str(shots / "2-connected.png"))
+
+
+def test_palette_connects_a_listed_virtual_board(lab_server, page, shots, sim_dir):
+    from conftest import start_sim
+    from webserial_standin import FAKE_SERIAL_JS
+
+    # a browser with Web Serial but no port granted yet: the palette offers it beside the board
+    page.add_init_script(FAKE_SERIAL_JS % {"ws": '""', "mode": '"relay"'})
+    proc, line = start_sim("--tcp", "0", "--board", "pico", "--flash",
+                           str(sim_dir / "connect.flash"))
+    url = "socket://" + line.split(" ", 1)[1]
+    try:
+        panel = open_panel(page, lab_server)
+        panel.locator(f".jp-TinyMLPanel-device[data-url='{url}']").wait_for(timeout=60_000)
+        palette(page, "Connect a Board")
+        menu = page.locator(".jp-Dialog select")
+        menu.wait_for(timeout=30_000)
+        options = menu.locator("option").all_inner_texts()
+        assert any("Web Serial" in o for o in options), options
+        [choice] = [o for o in options if o.endswith(url)]
+        menu.select_option(label=choice)
+        page.screenshot(path=str(shots / "1-menu.png"))
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        out = notebook_output(page, hello_line("pico"))
+        assert "channel(s)" in out   # its sensors, from the HELLO
+        assert any(f'workbench.open_device("{url}")' in s for s in notebook_sources(lab_server))
+        page.screenshot(path=str(shots / "2-connected.png"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_palette_deploys_the_model_selected_in_the_panel(lab_server, page, shots, sim_dir):
+    from importlib import resources
+
+    from conftest import start_sim
+
+    from workbench.deploy import ModelRegistry
+
+    sine = (resources.files("tflite_micro.python.tflite_micro") / "sine_float.tflite").read_bytes()
+    registry = ModelRegistry(lab_server.root / "models" / "registry")
+    version = registry.register(sine, name="sine")
+    proc, line = start_sim("--tcp", "0", "--board", "nano33ble", "--flash",
+                           str(sim_dir / "deploy.flash"))
+    url = "socket://" + line.split(" ", 1)[1]
+    try:
+        panel = open_panel(page, lab_server)
+        panel.locator(f".jp-TinyMLPanel-device[data-url='{url}'] .jp-TinyMLPanel-url").click()
+        panel.locator(f".jp-TinyMLPanel-device.jp-mod-selected[data-url='{url}']").wait_for(
+            timeout=30_000)
+        model = panel.locator(f".jp-TinyMLPanel-model[data-label='{version.label}']")
+        model.click()
+        panel.locator(f".jp-TinyMLPanel-model.jp-mod-selected[data-label='{version.label}']"
+                      ).wait_for(timeout=30_000)
+        page.screenshot(path=str(shots / "1-selected.png"))
+        palette(page, "Deploy the Selected Model")
+        page.wait_for_function(
+            "(label) => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)')"
+            "?.innerText.includes('deployed ' + label)", arg=version.label, timeout=240_000)
+        text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").inner_text()
+        assert f"SHA-256 {version.sha256[:12]}" in text
+        assert f"{len(sine):,} / {len(sine):,} bytes" in text
+        assert "Deployment gates" in text and "Traceback" not in text
+        page.screenshot(path=str(shots / "2-deployed.png"))
+        [deployment] = registry.deployments("sine")   # recorded, on that board
+        assert deployment.device.startswith(url) and deployment.result["ok"] is True
+        assert any(f'FlashPanel(registry, url="{url}", connect=False)' in s
+                   for s in notebook_sources(lab_server))
+        # the panel shows the deployment once it reads the registry again
+        panel.get_by_role("button", name="Refresh").click()
+        page.wait_for_function(
+            f"() => document.querySelector(\"{PANEL} [data-label='{version.label}']\")"
+            "?.innerText.includes('1 deployment(s)')", timeout=30_000)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -7,8 +7,22 @@
 // `window` messages of bytes are unacknowledged at a time, and what arrives meanwhile is
 // gathered into the next message (so a kernel busy in a cell gets one large message).
 
-/** @type {WeakMap<object, Bridge>} */
+/** The bridges, by widget manager, then channel id. anywidget hands `initialize` and each
+ * view a different proxy of the same model, so the proxy cannot be the key: keyed by it, a
+ * view made a second Bridge, and both opened the port.
+ * @type {WeakMap<object, Map<string, Bridge>>} */
 const bridges = new WeakMap();
+const NO_MANAGER = {};
+
+function bridgesOf(model) {
+  const manager = model.widget_manager || NO_MANAGER;
+  let found = bridges.get(manager);
+  if (!found) {
+    found = new Map();
+    bridges.set(manager, found);
+  }
+  return found;
+}
 
 /** Largest message of port bytes, in bytes. */
 const MAX_MESSAGE = 1 << 20;
@@ -299,19 +313,22 @@ class Bridge {
 
 function initialize({ model }) {
   const bridge = new Bridge(model);
-  bridges.set(model, bridge);
+  const all = bridgesOf(model);
+  const id = model.get("channel_id");
+  all.set(id, bridge);
   return () => {
-    bridges.delete(model);
+    if (all.get(id) === bridge) all.delete(id);
     bridge.dispose();
   };
 }
 
 function render({ model, el }) {
-  let bridge = bridges.get(model);
+  const all = bridgesOf(model);
+  let bridge = all.get(model.get("channel_id"));
   if (!bridge) {
     // an anywidget without initialize support: make the bridge with the first view
     bridge = new Bridge(model);
-    bridges.set(model, bridge);
+    all.set(model.get("channel_id"), bridge);
   }
   el.classList.add("wb-webserial");
   el.innerHTML = `

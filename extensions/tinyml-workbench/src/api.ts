@@ -92,3 +92,14 @@ export interface ISelectedModel {
   version: number;
   label: string;
 }
+
+/** A serial port this browser granted to the page (`navigator.serial.getPorts()`), matched
+ * to the catalog by its USB ids. */
+export interface IWebSerialPort {
+  /** `VVVV:PPPP`, upper-case hex (empty when the port is not a USB one). */
+  usb: string;
+  /** Every catalog board with these USB ids (a generic USB-UART chip may match several). */
+  matches: ICatalogBoard[];
+  /** The catalog board, when exactly one matches; else null. */
+  board: ICatalogBoard | null;
+}

@@ -16,8 +16,14 @@ import { LabIcon, notebookIcon } from '@jupyterlab/ui-components';
 
 import { IOpenedLesson, IStartedBoard } from './api';
 import { CommandIDs } from './commands';
-import { captureCells, connectCells, deployCells, newNotebook } from './notebooks';
-import { TinyMLPanel } from './panel';
+import {
+  captureCells,
+  connectCells,
+  deployCells,
+  newNotebook,
+  webSerialCells
+} from './notebooks';
+import { deviceName, TinyMLPanel, webSerialName } from './panel';
 import { postAPI, requestAPI } from './request';
 import { ITinyMLWorkbench } from './tokens';
 
@@ -69,19 +75,58 @@ const plugin: JupyterFrontEndPlugin<ITinyMLWorkbench> = {
       execute: () => panel.refresh(true)
     });
 
+    /** A notebook that opens a board through the Web Serial bridge (`board`: its catalog id). */
+    const connectWebSerial = (board: string | null) =>
+      newNotebook(app, webSerialCells(board || 'board', board || null));
+
     commands.addCommand(CommandIDs.connect, {
       label: args => (args.url ? `Connect ${args.url}` : 'Connect a Board'),
-      caption: 'Open a device in a new notebook (the selected one, else the first listed)',
+      caption:
+        'Open a device in a new notebook: the selected one, else a choice of the listed devices ' +
+        'and, where the browser has Web Serial, of a board plugged into this computer',
       execute: async args => {
-        let url = (args.url as string) || panel.selectedDevice;
-        if (!url) {
-          await panel.refresh();
-          url = panel.devices.length ? panel.devices[0].url : null;
+        if (args.webserial) {
+          return connectWebSerial((args.board as string) || null);
         }
-        if (!url) {
-          throw new Error('no device to connect: plug a board in or start a virtual board');
+        const url = (args.url as string) || panel.selectedDevice;
+        if (url) {
+          return newNotebook(app, connectCells(url));
         }
-        return newNotebook(app, connectCells(url));
+        await panel.refresh();
+        const choices: { label: string; open: () => Promise<unknown> }[] = panel.devices.map(dev => ({
+          label: `${deviceName(dev)}${dev.kind === 'virtual' ? ' (virtual)' : ''}: ${dev.url}`,
+          open: () => newNotebook(app, connectCells(dev.url))
+        }));
+        const granted = panel.webSerialPorts;
+        if (granted !== null) {
+          for (const port of granted) {
+            choices.push({
+              label: `${webSerialName(port)}: Web Serial, granted in this browser`,
+              open: () => connectWebSerial(port.board ? port.board.id : null)
+            });
+          }
+          if (!granted.length) {
+            choices.push({
+              label: 'A board plugged into this computer: Web Serial (the browser asks for the port)',
+              open: () => connectWebSerial(null)
+            });
+          }
+        }
+        if (!choices.length) {
+          throw new Error(
+            'no device to connect: plug a board into the server, start a virtual board, or open ' +
+            'this page in Chrome or Edge (Web Serial) to reach a board plugged into this computer'
+          );
+        }
+        if (choices.length === 1) {
+          return choices[0].open();
+        }
+        const labels = choices.map(c => c.label);
+        const choice = await InputDialog.getItem({ title: 'Connect a board', items: labels });
+        if (!choice.button.accept || choice.value === null) {
+          return;
+        }
+        return choices[labels.indexOf(choice.value)].open();
       }
     });
 

@@ -42,6 +42,17 @@ export async function newNotebook(
   return panel;
 }
 
+/** Lines that print what the device `dev` said in its HELLO: board, memory, sensors. */
+function helloLines(): string[] {
+  return [
+    'info = dev.info',
+    'print(f"{info.board_name}: {info.mcu} ({info.core}) at {info.clock_hz / 1e6:g} MHz, "',
+    '      f"flash {info.flash_bytes // 1024} KB, RAM {info.ram_bytes // 1024} KB")',
+    'for s in dev.sensors:',
+    '    print(f"  {s.id:9s} {s.kind:13s} {len(s.channels)} channel(s) in {s.units} at {s.rate_hz:g} Hz")'
+  ];
+}
+
 export function connectCells(url: string): ICell[] {
   return [
     {
@@ -50,15 +61,39 @@ export function connectCells(url: string): ICell[] {
     },
     {
       cell_type: 'code',
+      source: ['import workbench', '', `dev = workbench.open_device(${py(url)})`, ...helloLines()].join('\n')
+    }
+  ];
+}
+
+/**
+ * A notebook for a board plugged into the browser's computer: its first cell shows the Web
+ * Serial bridge (which reopens a port granted to this page, or asks for one on Connect), the
+ * next opens `webserial://<channel>` (it waits for the port) and prints the HELLO.
+ * `board`: the catalog id the port matched, offered first by the browser's port picker.
+ */
+export function webSerialCells(channel: string, board: string | null): ICell[] {
+  const boards = board ? `, boards=[${py(board)}]` : '';
+  return [
+    {
+      cell_type: 'code',
       source: [
-        'import workbench',
+        '# A board plugged into this computer, reached through the browser (Web Serial).',
+        '# A port granted to this page before is reopened at once; otherwise click Connect',
+        '# and choose the board in the browser\'s list.',
+        'from workbench.ui import WebSerial',
         '',
-        `dev = workbench.open_device(${py(url)})`,
-        'info = dev.info',
-        'print(f"{info.board_name}: {info.mcu} ({info.core}) at {info.clock_hz / 1e6:g} MHz, "',
-        '      f"flash {info.flash_bytes // 1024} KB, RAM {info.ram_bytes // 1024} KB")',
-        'for s in dev.sensors:',
-        '    print(f"  {s.id:9s} {s.kind:13s} {len(s.channels)} channel(s) in {s.units} at {s.rate_hz:g} Hz")'
+        `bridge = WebSerial(${py(channel)}${boards})`,
+        'bridge'
+      ].join('\n')
+    },
+    {
+      cell_type: 'code',
+      source: [
+        `# webserial://${channel} works wherever a device URL does (capture, deploy, ...);`,
+        '# this waits (up to 2 minutes) for the port, then asks the board who it is.',
+        'dev = bridge.open_device()',
+        ...helloLines()
       ].join('\n')
     }
   ];
@@ -85,14 +120,19 @@ export function captureCells(url: string | null, dataset = 'captures'): ICell[] 
   ];
 }
 
+/**
+ * A notebook that deploys a registry version: a FlashPanel on it (the gates, the upload's
+ * progress, the result; Deploy again or another version from its menu), then a cell that
+ * connects and deploys at once, as Connect then Deploy would. The registry records it.
+ */
 export function deployCells(registry: string, label: string, url: string | null): ICell[] {
   const where = url ? `, url=${py(url)}` : '';
   return [
     {
       cell_type: 'markdown',
       source:
-        `# Deploy ${label}\n\nThe gates decide whether it may go; Deploy sends it to the board's inactive slot. ` +
-        `The registry (\`${registry}\`) records the deployment.`
+        `# Deploy ${label}\n\nThe gates decide whether it may go; the upload goes to the board's inactive slot, ` +
+        `then the board switches to it. The registry (\`${registry}\`) records the deployment.`
     },
     {
       cell_type: 'code',
@@ -101,9 +141,19 @@ export function deployCells(registry: string, label: string, url: string | null)
         'from workbench.ui import FlashPanel',
         '',
         `registry = ModelRegistry(${py(registry)})`,
-        `panel = FlashPanel(registry${where})`,
+        `panel = FlashPanel(registry${where}, connect=False)`,
         `panel.select(${py(label)})`,
         'panel'
+      ].join('\n')
+    },
+    {
+      cell_type: 'code',
+      source: [
+        '# Connect, check the gates and deploy (what Connect, then Deploy, do in the panel above);',
+        '# the panel shows the progress and the result.',
+        'panel.connect()',
+        'panel.wait(120)',
+        'panel.deploy();'
       ].join('\n')
     }
   ];

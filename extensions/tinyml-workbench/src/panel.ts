@@ -17,7 +17,8 @@ import {
   IDevice,
   ILesson,
   IRegistry,
-  ISelectedModel
+  ISelectedModel,
+  IWebSerialPort
 } from './api';
 import { CommandIDs } from './commands';
 import { requestAPI } from './request';
@@ -25,11 +26,6 @@ import { ITinyMLWorkbench } from './tokens';
 
 /** How often the devices are listed again while the panel is shown. */
 export const REFRESH_MS = 5000;
-
-interface IWebSerialPort {
-  usbVendorId?: number;
-  usbProductId?: number;
-}
 
 type Child = Node | string | null | undefined | false;
 
@@ -54,8 +50,22 @@ function bytes(n: number): string {
   return `${Math.round(n / 1024)} KB`;
 }
 
-function hex4(n: number | undefined): string {
-  return (n ?? 0).toString(16).toUpperCase().padStart(4, '0');
+function hex4(n: number): string {
+  return n.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** What a device is called in the panel and in the connect menu. */
+export function deviceName(dev: IDevice): string {
+  if (dev.board) {
+    return dev.board.name;
+  }
+  const described = dev.description && dev.description !== 'n/a' ? dev.description : '';
+  return described || (dev.usb ? 'USB serial port' : 'Serial port');
+}
+
+/** What a granted Web Serial port is called in the panel and in the connect menu. */
+export function webSerialName(port: IWebSerialPort): string {
+  return port.board ? port.board.name : port.usb ? `USB serial port ${port.usb}` : 'Serial port';
 }
 
 export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
@@ -82,6 +92,17 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
   }
   get selectedModel(): ISelectedModel | null {
     return this._selectedModel;
+  }
+  /** The ports this browser granted to the page, or null when it has no Web Serial. */
+  get webSerialPorts(): ReadonlyArray<IWebSerialPort> | null {
+    if (this._webSerial === null) {
+      return null;
+    }
+    // matched when asked: the catalog may arrive after the ports
+    return this._webSerial.map(usb => {
+      const matches = usb ? this._boards.filter(b => (b.usb ?? []).includes(usb)) : [];
+      return { usb, matches, board: matches.length === 1 ? matches[0] : null };
+    });
   }
   /** The board the "Start virtual board" menu names (a catalog id). */
   get boardToStart(): string {
@@ -200,8 +221,12 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
       this._webSerial = null;
       return;
     }
-    const ports = await serial.getPorts();
-    this._webSerial = ports.map((p: any) => (p.getInfo ? p.getInfo() : {}) as IWebSerialPort);
+    const ports: any[] = await serial.getPorts();
+    this._webSerial = ports.map(port => {
+      const info = port.getInfo ? port.getInfo() : {};
+      return info.usbVendorId !== undefined && info.usbProductId !== undefined
+        ? `${hex4(info.usbVendorId)}:${hex4(info.usbProductId)}` : '';
+    });
   }
 
   private _render(): void {
@@ -265,8 +290,7 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
 
   private _deviceRow(dev: IDevice): HTMLElement {
     const board = dev.board;
-    const described = dev.description && dev.description !== 'n/a' ? dev.description : '';
-    const name = board ? board.name : described || (dev.usb ? 'USB serial port' : 'Serial port');
+    const name = deviceName(dev);
     const state = dev.kind === 'virtual'
       ? (dev.state.in_use ? 'running, in use' : 'running, free')
       : (dev.state.in_use === null ? 'plugged in' : dev.state.in_use ? 'plugged in, in use' : 'plugged in, free');
@@ -321,13 +345,20 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
       return h('p', { class: 'jp-TinyMLPanel-webserial jp-TinyMLPanel-empty' },
         'Web Serial: no port granted to this page yet; the Web Serial bridge in a notebook asks for one.');
     }
-    const items = this._webSerial.map(port => {
-      const usb = `${hex4(port.usbVendorId)}:${hex4(port.usbProductId)}`;
-      const match = this._boards.find(b => (b.usb ?? []).includes(usb));
-      return h('li', { class: 'jp-TinyMLPanel-device', 'data-kind': 'webserial' },
-        h('div', { class: 'jp-TinyMLPanel-name' }, match ? match.name : 'USB serial port'),
-        h('div', { class: 'jp-TinyMLPanel-url' }, `Web Serial, USB ${usb}`),
-        h('div', { class: 'jp-TinyMLPanel-state' }, 'granted in this browser'));
+    const items = (this.webSerialPorts ?? []).map(port => {
+      const board = port.board;
+      return h('li', { class: 'jp-TinyMLPanel-device', 'data-kind': 'webserial', 'data-usb': port.usb },
+        h('div', { class: 'jp-TinyMLPanel-name' }, webSerialName(port)),
+        h('div', { class: 'jp-TinyMLPanel-url' }, `Web Serial${port.usb ? `, USB ${port.usb}` : ''}`),
+        h('div', { class: 'jp-TinyMLPanel-state' }, 'granted in this browser'),
+        h('div', { class: 'jp-TinyMLPanel-caps' }, board
+          ? `catalog: ${board.id}`
+          : port.matches.length ? `could be: ${port.matches.map(b => b.id).join(', ')}`
+            : port.usb ? `USB ${port.usb}: not in the board catalog` : 'not a USB port'),
+        h('div', { class: 'jp-TinyMLPanel-actions' },
+          this._button('Connect', 'A notebook that opens this port through the Web Serial bridge', () =>
+            this.run(CommandIDs.connect, { webserial: true, board: board ? board.id : '' })
+          )));
     });
     return h('div', { class: 'jp-TinyMLPanel-webserial' }, h('h4', {}, 'Web Serial (this browser)'),
       h('ul', {}, ...items));
@@ -397,7 +428,7 @@ export class TinyMLPanel extends Widget implements ITinyMLWorkbench {
   private _lessons: ILesson[] = [];
   private _datasets: IDataset[] = [];
   private _registries: IRegistry[] = [];
-  private _webSerial: IWebSerialPort[] | null = null;
+  private _webSerial: string[] | null = null;   // the granted ports' USB ids; null: no Web Serial
   private _selectedDevice: string | null = null;
   private _selectedModel: ISelectedModel | null = null;
   private _boardToStart = 'nano33ble';
