@@ -157,13 +157,9 @@ def reap() -> None:
 def _alive(pid: int, started: tuple[subprocess.Popen, Path] | None) -> bool:
     if started is not None:  # our child: reap it, or it stays a zombie that looks alive
         return started[0].poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from ..link.registry import process_alive
+
+    return process_alive(pid)
 
 
 def _tail(log: Path, chars: int = 600) -> str:

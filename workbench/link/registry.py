@@ -36,7 +36,8 @@ def register(board: str, url: str, pid: int | None = None) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -56,7 +57,7 @@ def running() -> list[dict]:
             pid = int(entry["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _alive(pid):
+        if process_alive(pid):
             out.append(entry)
         else:
             path.unlink(missing_ok=True)

@@ -146,16 +146,7 @@ class Session:
     def send(self, frame: Frame) -> None:
         """Write one frame. Raises :class:`ConnectionLost` if the link is (or goes) down."""
         data = encode_frame(frame)
-        with self._tx_lock:
-            if self.lost:
-                raise ConnectionLost(self.lost)
-            try:
-                self.port.write(data)
-            except Exception as e:
-                self.lose(f"writing to {self.url} failed: {e}")
-                raise ConnectionLost(self.lost) from e
-            self.stats.bytes_tx += len(data)
-            self._tap("tx", data)
+        self._write(data)
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes as they are, not framed: a line of text to a line-mode sketch (what a
@@ -168,6 +159,9 @@ class Session:
             raise InvalidSetting(f"{self.url} speaks the framed protocol: text sent to it would "
                                  "reach its frame parser as garbage. Send text only to a sketch "
                                  "in line mode")
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         with self._tx_lock:
             if self.lost:
                 raise ConnectionLost(self.lost)
