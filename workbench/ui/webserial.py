@@ -56,6 +56,9 @@ WINDOW = 4
 """Messages of port bytes the page keeps in flight before it waits for an acknowledgement."""
 BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000)
 """The rates the baud selector offers."""
+PUMPED_REQUESTS = ("execute_request", "comm_msg")
+"""The kernel requests whose waits on the board pump the page's messages (a cell, and a
+widget's handler: in Voila every board action comes from a button)."""
 POLL_EVENTS = 20
 """Kernel messages one poll of the pump handles at most."""
 _USB_ROLES = ("application", "usb-uart")
@@ -226,9 +229,10 @@ def _port_label(info: dict) -> str:
 # --------------------------------------------------------------------- the kernel's pump
 def kernel_pump():
     """The pump :mod:`workbench.link.waits` calls: a jupyter-ui-poll session while a cell
-    (an ``execute_request``) blocks on a ``webserial://`` port whose messages reach only
+    (an ``execute_request``) or a widget's message handler (a ``comm_msg``: a button's click,
+    e.g. a capture panel's Record) blocks on a ``webserial://`` port whose messages reach only
     the kernel's main thread; None otherwise (no IPython kernel, messages on a subshell, a
-    wait inside a widget's message handler, jupyter-ui-poll missing)."""
+    wait inside a message the pump itself is handling, jupyter-ui-poll missing)."""
     if not webserial.needs_pump():
         return None
     kernel = _kernel()
@@ -238,7 +242,7 @@ def kernel_pump():
         parent = kernel.get_parent()
     except Exception:  # noqa: BLE001 - an old ipykernel
         return None
-    if (parent or {}).get("header", {}).get("msg_type") != "execute_request":
+    if (parent or {}).get("header", {}).get("msg_type") not in PUMPED_REQUESTS:
         return None
     try:
         from jupyter_ui_poll import ui_events
