@@ -119,6 +119,8 @@ class WebSerial(anywidget.AnyWidget):
         self._guards: dict = {}
         self.opens = 0
         """How many times the page has opened a port for this widget."""
+        self._shown_alone = False
+        """Displayed by itself above a cell's result (see :func:`connect_through`)."""
         self.on_msg(self._on_front_msg)
         _widgets[channel_id] = self
         install_pump()
@@ -347,6 +349,7 @@ def show_bridge(url: str) -> WebSerial | None:
             f"{url!r}), which connects when the user does.")
     if existing is None:
         _display(bridge)
+        bridge._shown_alone = True
     return bridge
 
 
@@ -365,14 +368,16 @@ def connect_through(url: str, connect, box=None) -> bool:
     - the port is open: now, on this thread; on a thread of its own if this is a widget's
       message handler (which must not wait for the board);
     - no port yet, in a notebook cell (:func:`can_wait_for_connect`): the bridge is
-      displayed above the cell's result and ``connect()`` runs now, waiting for Connect;
-      once the port opens, the bridge inside ``box`` replaces the one above;
+      displayed above the cell's result (``box``, which shows only when the cell ends),
+      instead of inside it, and ``connect()`` runs now, waiting for Connect;
     - no port yet elsewhere (Voila, a handler): when the user opens one, on a thread.
 
     Returns True if ``connect()`` ran (or is running) now, False if it waits for the user.
     What ``connect()`` raises on this thread propagates; on a thread it is printed."""
     bridge = bridge_for(_channel_id(url))
-    if box is not None and bridge not in box.children:
+    waits_here = bridge.channel.state != webserial.OPEN and can_wait_for_connect()
+    if box is not None and not waits_here and not bridge._shown_alone \
+            and bridge not in box.children:
         box.children = (bridge, *box.children)
     guard = bridge._guard(connect)
     if bridge.channel.state == webserial.OPEN:
@@ -382,9 +387,10 @@ def connect_through(url: str, connect, box=None) -> bool:
         else:
             guard(force=True)
         return True
-    if can_wait_for_connect():
-        if box is not None:
-            _clear_when_open(bridge, _display(bridge, display_id=True))
+    if waits_here:
+        if bridge not in getattr(box, "children", ()) and not bridge._shown_alone:
+            _display(bridge)    # above the cell's result (the box), which shows when it ends
+            bridge._shown_alone = True
         guard(force=True)
         return True
     return False
@@ -411,18 +417,3 @@ class _Guard:
             self.served = self.bridge.opens if force else opens
         finally:
             self._lock.release()
-
-
-def _clear_when_open(bridge: WebSerial, handle) -> None:
-    """Once the port opens, the bridge displayed above a cell's result gives way to the one
-    inside the result (the box)."""
-    if handle is None:
-        return
-
-    def clear(change) -> None:
-        if change["new"] == webserial.OPEN:
-            bridge.unobserve(clear, names="state")
-            with contextlib.suppress(Exception):
-                handle.update({"text/plain": ""}, raw=True)
-
-    bridge.observe(clear, names="state")
