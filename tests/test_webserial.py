@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import start_sim
 
+import workbench
 from workbench.errors import WorkbenchError
 from workbench.link import (
     ConnectionLost,
@@ -312,3 +313,91 @@ def test_usb_filters_come_from_the_catalog():
     assert {"usbVendorId": 0x2E8A, "usbProductId": 0x000A} in ids  # pico, application
     assert {"usbVendorId": 0x2E8A, "usbProductId": 0x0003} not in ids  # its bootloader
     assert len(ids) == len({(f["usbVendorId"], f["usbProductId"]) for f in ids})
+
+
+class PageComm:
+    """The page's part for a WebSerial widget: a recording comm whose "tx" messages go to
+    the board's socket and whose socket bytes come back as "rx" messages (relay thread)."""
+
+    def __init__(self, addr) -> None:
+        from recording_comm import RecordingComm
+
+        sock = self.sock = socket.create_connection(addr)
+        self.stop = threading.Event()
+
+        class Comm(RecordingComm):
+            def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+                super().publish_msg(msg_type, data, metadata, buffers, **keys)
+                content = (data or {}).get("content") or {}
+                if msg_type == "comm_msg" and content.get("type") == "tx":
+                    sock.sendall(bytes(buffers[0]))
+
+        self.comm = Comm()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def open(self) -> None:
+        self.comm.send_custom({"type": "state", "state": "open", "reason": "",
+                               "baudrate": 115200, "info": {}})
+
+    def _run(self) -> None:
+        self.sock.settimeout(0.05)
+        seq = 0
+        while not self.stop.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            seq += 1
+            self.comm.from_front({"method": "custom", "content": {"type": "rx", "seq": seq}},
+                                 [data])
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_a_capture_panel_on_a_webserial_url_comes_alive_when_the_port_opens(board, tmp_path):
+    """Where no cell can wait for Connect (Voila, a handler, here: no kernel), the panel shows
+    its bridge at the top, says what to do, and connects once the page opens a port."""
+    pytest.importorskip("anywidget")
+    from workbench.ui import webserial as ui_webserial
+    from workbench.ui.capture_panel import CapturePanel
+
+    page = PageComm(board)
+    bridge = ui_webserial.bridge_for("panel1", comm=page.comm)
+    panel = CapturePanel(tmp_path / "ds", "webserial://panel1", countdown_s=0)
+    try:
+        assert panel.children[0] is bridge and panel.recorder.device is None
+        assert "click Connect on the Web Serial bar" in panel.status.value
+        assert ui_webserial.bridge_for("panel1") is bridge   # one bridge per channel
+        page.open()
+        assert waits.until(lambda: panel.recorder.device is not None and panel.sensor.options,
+                           timeout=30)
+        assert panel.recorder.device.info.board_id == "nano33ble"
+        meta = panel.recorder.record("accel", "wave", seconds=0.5)
+        assert meta.samples > 0 and meta.lost == 0
+        assert bridge.opens == 1
+    finally:
+        panel.close()
+        bridge.close()
+        page.close()
+    assert webserial.find("panel1") is None
+
+
+def test_open_device_in_voila_says_how_to_wait_for_connect(monkeypatch):
+    pytest.importorskip("anywidget")
+    from workbench.ui import webserial as ui_webserial
+
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    monkeypatch.setattr(ui_webserial, "_kernel", lambda: object())
+    monkeypatch.setattr(ui_webserial, "_display", lambda *a, **k: None)
+    try:
+        with pytest.raises(WebSerialNotConnected, match="Voila page shows only after"):
+            workbench.open_device("webserial://voila1")
+        assert ui_webserial.bridge_for("voila1").channel.state == webserial.WAITING
+    finally:
+        ui_webserial.bridge_for("voila1").close()

@@ -65,14 +65,31 @@ def open_device(url: str | None = None, *, baudrate: int = 115200, mode: str = "
                 timeouts: Timeouts | None = None) -> Device:
     """:func:`workbench.link.open_device` with the same options, and ``url`` optional.
 
-    Without ``url`` it opens :func:`default_device_url`. ``baudrate`` defaults to
+    Without ``url`` it opens :func:`default_device_url`. For a ``webserial://`` URL in a
+    notebook it first displays the Web Serial widget (the Connect button) if that channel
+    has none yet, then waits for the user to connect. ``baudrate`` defaults to
     :data:`workbench.link.DEFAULT_BAUD` (115200; spelled out here so that
     ``import workbench`` stays free of pyserial). Errors and side effects are
     those of :func:`workbench.link.open_device`.
     """
     from .link import open_device as _open
 
-    return _open(url or default_device_url(), baudrate=baudrate, mode=mode, timeouts=timeouts)
+    url = url or default_device_url()
+    if url.startswith("webserial://"):
+        _show_bridge(url)
+    return _open(url, baudrate=baudrate, mode=mode, timeouts=timeouts)
+
+
+def _show_bridge(url: str) -> None:
+    """In a notebook, a ``webserial://`` URL whose channel has no widget yet gets one, displayed
+    where the device is opened (:func:`workbench.ui.webserial.show_bridge`; in Voila it raises
+    at once, saying how to open the device there). Without the Jupyter widgets installed,
+    opening then says how to show one."""
+    try:
+        from .ui.webserial import show_bridge
+    except ImportError:
+        return
+    show_bridge(url)
 
 
 def default_board():

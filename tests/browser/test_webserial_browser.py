@@ -7,6 +7,10 @@ WebSocket to a small relay in this test, which relays to a real virtual board (`
 workbench.sim --tcp``). Everything between the port object and the board is real: the
 widget's JavaScript, the comm messages, the kernel, the link.
 
+The same HELLO and sensor stream run in Notebook 7; in Voila, where the notebook runs before
+its page is shown and so cannot wait for Connect, a capture panel on ``webserial://board``
+shows the bridge at its top and comes alive when the user connects.
+
 The cells run with Run All, so the cell that opens ``webserial://`` is already blocked
 waiting for the user when Connect is clicked: every message from the page (the port's
 state, the board's bytes) reaches the kernel while a cell runs. With ipykernel 6 (no
@@ -17,14 +21,11 @@ messages came and the test checks it matches the kernel's version.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from webserial_standin import FAKE_SERIAL_JS, WsRelay
+from webserial_standin import FAKE_SERIAL_JS, relayed_board
 
 pytestmark = pytest.mark.browser
 
@@ -93,18 +94,8 @@ except WebSerialError as e:
 
 @pytest.fixture
 def board(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.sim", "--board", "nano33ble",
-                             "--tcp", "0", "--flash", str(tmp_path / "board.flash")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
-    line = proc.stdout.readline().strip()
-    assert line.startswith("TCP "), proc.stderr.read()
-    host, port = line.split(" ", 1)[1].rsplit(":", 1)
-    relay = WsRelay((host, int(port)))
-    yield relay
-    relay.stop()
-    proc.terminate()
-    proc.wait(5)
+    with relayed_board(tmp_path / "board.flash") as relay:
+        yield relay
 
 
 def write_notebook(path: Path, cells: list[str]) -> str:
@@ -189,3 +180,68 @@ def test_no_web_serial_and_a_cancelled_picker_say_what_to_do(lab_server, page, s
     assert refused.group(1) == error and kernel_words in refused.group(2)
     assert page_words in widget.inner_text()
     page.screenshot(path=str(shots / f"{mode}.png"))
+
+
+def check_hello_and_stream(server, page, board, shots, name: str) -> None:
+    """Run All on SETUP, HELLO, STREAM; click Connect while HELLO waits; both reach the board."""
+    page.add_init_script(FAKE_SERIAL_JS % {"ws": json.dumps(board.url), "mode": '"relay"'})
+    nb = write_notebook(server.root / name, [SETUP, HELLO, STREAM])
+    server.run_until_shown(page, nb, ".wb-webserial", timeout_ms=SHOW_TIMEOUT_MS)
+    widget = page.locator(".wb-webserial").first
+    assert "click Connect" in widget.inner_text()
+    widget.locator(".wb-ws-connect").click()
+    hello = wait_for_output(page, r"HELLO (\w+) (\d+)")
+    assert hello.group(1) == "nano33ble" and hello.group(2) == "115200"
+    kernel = wait_for_output(page, r"KERNEL (\d+) (\w+)")
+    assert kernel.group(2) == ("PUMP" if int(kernel.group(1)) < 7 else "SUBSHELL")
+    samples = wait_for_output(page, r"SAMPLES (\d+) (\d+)")
+    assert int(samples.group(1)) > 0 and samples.group(2) == "0"
+    assert "Connected: 2341:805A" in widget.inner_text()
+    page.screenshot(path=str(shots / "hello-and-stream.png"))
+
+
+def test_bridge_carries_hello_and_a_stream_in_notebook7(notebook_server, page, board, shots):
+    check_hello_and_stream(notebook_server, page, board, shots, "webserial-nb7.ipynb")
+
+
+PANEL = """from workbench.ui.capture_panel import CapturePanel
+
+panel = CapturePanel(%r, "webserial://board", countdown_s=0)
+panel
+"""
+
+
+def test_in_voila_the_capture_panel_comes_alive_when_the_user_connects(voila_server, page,
+                                                                       board, shots, tmp_path):
+    """Voila's supported pattern: the page shows the panel with the bridge at its top (no cell
+    waited for Connect); Connect, and the panel connects (HELLO), draws the board live and
+    records a take through the bridge."""
+    dataset = tmp_path / "ds"
+    page.add_init_script(FAKE_SERIAL_JS % {"ws": json.dumps(board.url), "mode": '"relay"'})
+    (tmp_path / "voila0").mkdir(exist_ok=True)
+    write_notebook(tmp_path / "panel.ipynb", [PANEL % str(dataset)])
+    page.goto(voila_server(tmp_path / "panel.ipynb"), timeout=SHOW_TIMEOUT_MS)
+    widget = page.locator(".wb-webserial").first
+    widget.wait_for(timeout=SHOW_TIMEOUT_MS)
+    page.get_by_text("click Connect on the Web Serial bar").wait_for(timeout=30_000)
+    assert page.get_by_role("button", name="Record").is_disabled()
+    page.screenshot(path=str(shots / "1-waiting-for-connect.png"))
+
+    widget.locator(".wb-ws-connect").click()
+    page.get_by_text("connected to Arduino Nano 33 BLE Sense at webserial://board").wait_for(
+        timeout=60_000)
+    page.wait_for_function(
+        "() => Number(document.querySelector('.wb-liveplot')?.dataset.frames || 0) > 10",
+        timeout=60_000)
+    page.get_by_placeholder("e.g. wave").fill("tap")
+    page.get_by_role("button", name="Record").click()
+    page.get_by_role("button", name="Stop").wait_for(timeout=15_000)
+    page.wait_for_function("() => /REC 00:0[1-9]\\.\\d/.test(document.querySelector("
+                           "'.wb-capture-rec')?.textContent || '')", timeout=15_000)
+    page.get_by_role("button", name="Stop").click()
+    page.locator(".wb-takes-row").first.wait_for(timeout=15_000)
+    metas = [json.loads(p.read_text()) for p in dataset.glob("recordings/*/meta.json")]
+    assert len(metas) == 1 and metas[0]["label"] == "tap" and metas[0]["samples"] > 0
+    assert metas[0]["lost"] == 0
+    assert int(widget.get_attribute("data-rx")) > 0
+    page.screenshot(path=str(shots / "2-recorded-through-the-bridge.png"))

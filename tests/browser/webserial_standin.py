@@ -10,7 +10,12 @@ each connection to a board's TCP port (``python -m workbench.sim --tcp``). Used 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 #: A stand-in for the browser's Web Serial API: a port that relays over a WebSocket.
 #: MODE "relay": getPorts() lists nothing until requestPort() grants the port;
@@ -123,3 +128,25 @@ class WsRelay:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.server.close)
         self.thread.join(10)
+
+
+@contextlib.contextmanager
+def relayed_board(flash: Path, board: str = "nano33ble"):
+    """A virtual board (``python -m workbench.sim --tcp``, its flash in ``flash``) behind a
+    :class:`WsRelay`; yields the relay (its ``url`` goes into ``FAKE_SERIAL_JS``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.sim", "--board", board,
+                             "--tcp", "0", "--flash", str(flash)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("TCP "), proc.stderr.read()
+        host, port = line.split(" ", 1)[1].rsplit(":", 1)
+        relay = WsRelay((host, int(port)))
+        try:
+            yield relay
+        finally:
+            relay.stop()
+    finally:
+        proc.terminate()
+        proc.wait(5)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data import Dataset, RecordingMeta
 from ..data.takes import TakeEdit, TakeEdits, newest_first
-from ..link import Device, LinkError, open_device
+from ..link import Device, LinkError, open_device, waits
 from ..protocol.messages import Capability, SensorDesc
 from .session import CaptureSession
 
@@ -151,7 +151,7 @@ class Recorder:
         cannot race a take started from code."""
         if self.device is None:
             raise RuntimeError("connect to a device first")
-        with self._lock:
+        with waits.hold(self._lock):
             if self.session is not None and self.session.running:
                 return
             self._start_preview(sensor, rate_hz)
@@ -199,7 +199,7 @@ class Recorder:
         """Begin a take. Raises RuntimeError if one is running or no device is open."""
         if self.device is None:
             raise RuntimeError("connect to a device first")
-        with self._lock:
+        with waits.hold(self._lock):
             if self.session is not None and self.session.running:
                 raise RuntimeError("a take is already recording; stop it first")
             self.error = None
@@ -231,7 +231,7 @@ class Recorder:
             delay = math.nan
         if not (math.isfinite(delay) and delay >= 0):
             raise ValueError(f"countdown_s must be a number of seconds >= 0, got {countdown_s!r}")
-        with self._lock:
+        with waits.hold(self._lock):
             if self._countdown is not None:
                 raise RuntimeError("a countdown is already running; cancel it first")
             self.error = None
@@ -242,7 +242,7 @@ class Recorder:
         def go() -> None:
             if cancel.wait(delay):
                 return
-            with self._lock:
+            with waits.hold(self._lock):
                 if cancel.is_set():
                     return
                 self._countdown = None
@@ -256,7 +256,7 @@ class Recorder:
     def cancel_countdown(self) -> bool:
         """Call off a countdown; returns whether one was running (a take already started
         is not stopped: use :meth:`stop`)."""
-        with self._lock:
+        with waits.hold(self._lock):
             if self._countdown is None:
                 return False
             self._countdown[1].set()
@@ -315,7 +315,7 @@ class Recorder:
         """The counters now. A take that ended by itself (a timed take, or one whose link
         was lost) is kept here, as :meth:`stop` keeps it, so ``takes`` and the counters
         count it as soon as it has ended, whoever started it."""
-        with self._lock:
+        with waits.hold(self._lock):
             return self._status()
 
     def _status(self) -> RecorderStatus:

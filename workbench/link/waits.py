@@ -2,7 +2,8 @@
 
 Every wait of the link that may run on a notebook cell's thread (a request's answer, a
 stream's next block, a model chunk's acknowledgement, a capture's end) goes through
-:func:`wait`, :func:`get` or :func:`sleep`. Without a pump they are plain
+:func:`wait`, :func:`get` or :func:`sleep`; a lock that another thread may hold while it
+waits for the board is taken with :func:`hold`. Without a pump they are plain
 ``Event.wait`` / ``Queue.get`` / ``time.sleep``.
 
 Why a pump: a board reached through the browser (``webserial://``, see :mod:`.webserial`)
@@ -25,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 PUMP_SLICE = 0.005
 """Seconds between two polls of the pump while a wait pumps."""
@@ -111,6 +112,22 @@ def get(q: queue.Queue, timeout: float | None = None):
             except queue.Empty:
                 if left is not None and left <= 0:
                     raise
+
+
+@contextmanager
+def hold(lock):
+    """``with lock:``, pumping while it waits for the lock (a cell must not block the page's
+    messages that the lock's holder, on another thread, may be waiting for). Re-entrant for
+    an RLock the thread holds already."""
+    if not lock.acquire(blocking=False):
+        if _session() is None:
+            lock.acquire()
+        else:
+            until(lambda: lock.acquire(blocking=False))
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def sleep(seconds: float) -> None:

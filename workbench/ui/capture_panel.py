@@ -137,7 +137,21 @@ class CapturePanel(w.VBox):
         self._refresh()
 
     def connect(self) -> None:
-        """Connect to the URL in the box (what the Connect button does)."""
+        """Connect to the URL in the box (what the Connect button does). A ``webserial://``
+        URL puts its Web Serial bar at the top of the panel and connects when the user has
+        opened a port there (see :func:`workbench.ui.webserial.connect_through`)."""
+        self._error = None
+        url = self.url.value.strip()
+        if url.startswith("webserial://"):
+            from .webserial import CONNECT_FIRST, connect_through
+
+            if not connect_through(url, self._connect_now, self):
+                self.recorder.message = CONNECT_FIRST
+                self._refresh()
+            return
+        self._connect_now()
+
+    def _connect_now(self) -> None:
         self._error = None
         try:
             self.recorder.connect(self.url.value.strip(), baudrate=self.port.baudrate)
