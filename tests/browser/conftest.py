@@ -110,6 +110,9 @@ def jupyter_env(root: Path) -> dict[str, str]:
         (root / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(root / sub)
     env.pop("JUPYTER_PATH", None)
+    # ipykernel does not forward what is written to fd 1 and 2 (native code: TensorFlow's
+    # notices) to the notebook when PYTEST_CURRENT_TEST is set; a user's kernel does
+    env.pop("PYTEST_CURRENT_TEST", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .pruning import _clone, _kernel_layers, _steps_per_epoch
-from .tf_runtime import keras, tfmot
+from .tf_runtime import keras, native_stderr_kept, tfmot
 
 __all__ = ["INITS", "cluster", "unique_weights"]
 
@@ -97,8 +97,9 @@ def cluster(model, x, y, *, n_clusters: int = 16, init: Any = "kmeans++", epochs
     if epochs:
         clustered.compile(optimizer=optimizer or keras().optimizers.Adam(1e-4), loss=loss,
                           metrics=list(metrics) if metrics else None)
-        clustered.fit(x, y, epochs=int(epochs), batch_size=int(batch_size),
-                      validation_data=validation_data, verbose=verbose, shuffle=True)
+        with native_stderr_kept(f"cluster {model.name}"):   # TensorFlow's native notices
+            clustered.fit(x, y, epochs=int(epochs), batch_size=int(batch_size),
+                          validation_data=validation_data, verbose=verbose, shuffle=True)
     return mot.strip_clustering(clustered)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data import Dataset, snapshot, split_recordings, windows
 from .features import Normalizer
-from .tf_runtime import keras, tf
+from .tf_runtime import keras, native_stderr_kept, tf
 
 
 def set_seed(seed: int) -> None:
@@ -210,7 +210,9 @@ def train(model, data: TrainingData, config: TrainConfig | None = None, *,
     ``config.compile`` is False; trains it in place. Early stopping watches the
     validation loss (the training loss if there is no validation set) and
     restores the best weights. ``callbacks`` (e.g. the training widget's) are
-    added to Keras's. ``config`` defaults to a new ``TrainConfig()`` per call.
+    added to Keras's. ``config`` defaults to a new ``TrainConfig()`` per call. What
+    TensorFlow's native code writes to fd 2 meanwhile is held back
+    (:func:`~.tf_runtime.native_stderr_kept`), shown only if training fails.
     """
     config = TrainConfig() if config is None else config
     k = keras()
@@ -228,17 +230,20 @@ def train(model, data: TrainingData, config: TrainConfig | None = None, *,
     if weights == "balanced":
         weights = balanced_class_weights(data.y_train, data.n_classes)
     t0 = time.perf_counter()
-    history = model.fit(data.X_train, data.y_train, epochs=config.epochs,
-                        batch_size=config.batch_size, class_weight=weights or None,
-                        validation_data=(data.X_val, data.y_val) if has_val else None,
-                        callbacks=[stop, *callbacks], verbose=verbose, shuffle=True)
-    seconds = time.perf_counter() - t0
-    epochs_run = len(history.history.get("loss", []))
-    predictor = getattr(model, "student", model)
-    metrics = {name: classification_metrics(predictor, X, y, data.classes)
-               for name, X, y in (("train", data.X_train, data.y_train),
-                                  ("val", data.X_val, data.y_val),
-                                  ("test", data.X_test, data.y_test))}
+    # TensorFlow's native runtime logs to fd 2 while it trains (e.g. a NodeDef attribute
+    # notice from tf.data): held back as during import and conversion (see tf_runtime)
+    with native_stderr_kept(f"train {model.name}"):
+        history = model.fit(data.X_train, data.y_train, epochs=config.epochs,
+                            batch_size=config.batch_size, class_weight=weights or None,
+                            validation_data=(data.X_val, data.y_val) if has_val else None,
+                            callbacks=[stop, *callbacks], verbose=verbose, shuffle=True)
+        seconds = time.perf_counter() - t0
+        epochs_run = len(history.history.get("loss", []))
+        predictor = getattr(model, "student", model)
+        metrics = {name: classification_metrics(predictor, X, y, data.classes)
+                   for name, X, y in (("train", data.X_train, data.y_train),
+                                      ("val", data.X_val, data.y_val),
+                                      ("test", data.X_test, data.y_test))}
     cfg = asdict(config)
     cfg["class_weights"] = ({str(i): w for i, w in weights.items()} if isinstance(weights, dict)
                             else weights)

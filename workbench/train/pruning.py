@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .tf_runtime import keras, tfmot
+from .tf_runtime import keras, native_stderr_kept, tfmot
 
 __all__ = ["prune", "sparsity", "layer_sparsity"]
 
@@ -127,9 +127,10 @@ def prune(model, x, y, *, target_sparsity: float = 0.5, epochs: int = 2, batch_s
                                    frequency=int(frequency))
     pruned = mot.prune_low_magnitude(clone, pruning_schedule=schedule)
     pruned.compile(optimizer=optimizer, loss=loss, metrics=list(metrics) if metrics else None)
-    pruned.fit(x, y, epochs=int(epochs), batch_size=int(batch_size),
-               validation_data=validation_data, callbacks=[mot.UpdatePruningStep()],
-               verbose=verbose, shuffle=True)
+    with native_stderr_kept(f"prune {model.name}"):   # TensorFlow's native notices
+        pruned.fit(x, y, epochs=int(epochs), batch_size=int(batch_size),
+                   validation_data=validation_data, callbacks=[mot.UpdatePruningStep()],
+                   verbose=verbose, shuffle=True)
     return mot.strip_pruning(pruned)
 
 

@@ -6,10 +6,11 @@ tfmot's QAT works only with legacy Keras 2 (the ``tf_keras`` package), selected 
 ``import workbench`` (and ``import workbench.train``) never pays for TensorFlow.
 
 TensorFlow's native code writes notices straight to file descriptor 2 (a CUDA probe on a
-machine without a GPU, oneDNN notices, the converter's settings), which a notebook shows in
-red after every cell. :func:`native_stderr_kept` holds them back while TensorFlow is imported
-and while a model is converted: they are kept in :data:`native_log`, and written out only
-when that step fails. TensorFlow's Python logger is set to show warnings and errors only
+machine without a GPU, oneDNN notices, tf.data's while a model trains, the converter's
+settings), which a notebook shows in red after every cell. :func:`native_stderr_kept` holds
+them back while TensorFlow is imported, while a model trains (``fit.train``, pruning,
+clustering) and while it is converted: they are kept in :data:`native_log`, and written out
+only when that step fails. TensorFlow's Python logger is set to show warnings and errors only
 ("Assets written to ..." is INFO).
 """
 
