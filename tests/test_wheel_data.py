@@ -6,7 +6,7 @@ The wheel is built with hatchling (the project's build backend, from the ``test`
 fresh clone of this checkout's working tree: a copy of the files git tracks or would track
 (uncommitted edits included) and nothing it ignores, so the built JupyterLab extension
 (``workbench/labextension``, git-ignored) is not there and the build hook builds it with npm, as
-on a fresh clone. That adds about 30 s (npm install from npm's cache, tsc, webpack; measured on
+on a fresh clone. That adds 30-45 s (npm install from npm's cache, tsc, webpack; measured on
 2 loaded cores); the clone, with its node_modules, is deleted once the wheel is built. The wheel
 is installed with ``--no-deps`` into a fresh virtual environment. That environment sees this
 interpreter's third-party packages (numpy...) through a ``.pth`` file of plain directories, so
@@ -295,17 +295,22 @@ def _lab_from_the_wheel(py: Path, tmp_path: Path):
         proc.wait(5)
 
 
-def _browser_harness():
+@pytest.fixture(scope="module")
+def browser_harness():
     """tests/browser/conftest.py (Chromium's path and flags, why browser tests cannot run, the
     artifacts folder), loaded as a module of its own: the name ``conftest`` belongs to
-    tests/conftest.py."""
+    tests/conftest.py. Skips, before the wheel is built, when Chromium or Playwright is missing."""
     name = "workbench_browser_harness"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, ROOT / "tests/browser/conftest.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # before running it: dataclasses look their module up
         spec.loader.exec_module(module)
-    return sys.modules[name]
+    harness = sys.modules[name]
+    reason = harness._missing()
+    if reason:
+        pytest.skip(f"browser tests need it: {reason}")
+    return harness
 
 
 def _get(base: str, headers: dict, path: str):
@@ -315,15 +320,13 @@ def _get(base: str, headers: dict, path: str):
 
 
 @pytest.mark.browser
-def test_a_browser_shows_the_tinyml_panel_from_the_installed_wheel(installed, tmp_path, request):
+def test_a_browser_shows_the_tinyml_panel_from_the_installed_wheel(browser_harness, installed,
+                                                                   tmp_path, request):
     """Done when (issue 10): a wheel built from a fresh clone and installed with pip shows the
     TinyML panel in JupyterLab with no build step. Chromium opens the JupyterLab started from
     the wheel's environment; its left sidebar has the TinyML panel, which lists the catalog's
     boards and the packaged lessons as the server extension serves them."""
-    harness = _browser_harness()
-    reason = harness._missing()
-    if reason:
-        pytest.skip(f"browser tests need it: {reason}")
+    harness = browser_harness
     from playwright.sync_api import sync_playwright
 
     shots = harness.artifact_dir(request)

@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LESSON = "00_hello_board.ipynb"
 #: Seconds to wait for `workbench lab` to answer and write the file it would open in a browser.
 START_TIMEOUT_S = 120.0
+#: Seconds to wait for the cell to be queued after it is run, and how often to try.
+RUN_CHECK_S = 20.0
+RUN_ATTEMPTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -164,11 +167,20 @@ def test_workbench_lab_runs_lesson_00_from_the_workspace_copy(workbench_lab, pag
 
     # run the first code cell (connects to the virtual board), then save, as a student would
     cell = notebook.locator(".jp-CodeCell").first
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function(
-        "() => /^\\[\\d+\\]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt')"
-        "?.textContent.trim() || '')", timeout=120_000)
+    prompt = cell.locator(".jp-InputPrompt").element_handle()
+    for attempt in range(RUN_ATTEMPTS):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Control+Enter")   # run it, stay on it
+        try:  # queued ([*]) or run ([1]) at once; on a fresh install the first run is sometimes
+            # dropped while the kernel reads idle (see conftest's run_until_shown): run it again
+            page.wait_for_function("(e) => /^\\[(\\*|\\d+)\\]/.test(e.textContent.trim())",
+                                   arg=prompt, timeout=RUN_CHECK_S * 1000)
+            break
+        except Exception:  # playwright's TimeoutError: never queued
+            if attempt == RUN_ATTEMPTS - 1:
+                raise
+    page.wait_for_function("(e) => /^\\[\\d+\\]/.test(e.textContent.trim())", arg=prompt,
+                           timeout=120_000)
     printed = "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts()).strip()
     assert printed
     saved = None
