@@ -20,6 +20,7 @@ missing (tests/browser/conftest.py says what to install).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib.util
 import json
@@ -332,38 +333,51 @@ def test_a_browser_shows_the_tinyml_panel_from_the_installed_wheel(browser_harne
     shots = harness.artifact_dir(request)
     heading = json.loads((ROOT / "notebooks" / "00_hello_board.ipynb").read_text())["cells"][0]
     first_title = "".join(heading["source"]).splitlines()[0].lstrip("# ").strip()
-    with _lab_from_the_wheel(installed, tmp_path) as (base, headers), sync_playwright() as pw:
+    with _lab_from_the_wheel(installed, tmp_path) as (base, headers):
         boards = [b["name"] for b in _get(base, headers, "/tinyml-workbench/boards")["boards"]]
         lessons = _get(base, headers, "/tinyml-workbench/lessons")["lessons"]
         assert [lesson["name"] for lesson in lessons] == _lesson_names()
-        chromium = pw.chromium.launch(executable_path=harness.CHROMIUM, args=harness.CHROMIUM_ARGS)
-        page = chromium.new_page(viewport={"width": 1280, "height": 900})
-        try:
-            page.goto(f"{base}/lab?token={LAB_TOKEN}", timeout=120_000)
-            tab = page.locator(".jp-SideBar .lm-TabBar-tab[data-id='tinyml-workbench-panel']")
-            tab.wait_for(timeout=120_000)
-            listed = page.locator("#tinyml-workbench-panel .jp-TinyMLPanel-lesson")
-            for attempt in range(3):  # a click on a page still settling is sometimes lost
-                if "lm-mod-current" not in (tab.get_attribute("class") or ""):
-                    tab.click()
+
+        def look() -> None:
+            with sync_playwright() as pw:
+                chromium = pw.chromium.launch(executable_path=harness.CHROMIUM,
+                                              args=harness.CHROMIUM_ARGS)
+                page = chromium.new_page(viewport={"width": 1280, "height": 900})
                 try:
-                    listed.first.wait_for(timeout=20_000)
-                    break
-                except Exception:  # playwright's TimeoutError: not shown yet
-                    if attempt == 2:
-                        raise
-            assert listed.evaluate_all("items => items.map(i => i.dataset.name)") == _lesson_names()
-            titles = listed.all_inner_texts()
-            assert titles == [lesson["title"] for lesson in lessons]
-            assert titles[0] == first_title  # e.g. "Lesson 0 · Hello, board"
-            menu = page.locator("#tinyml-workbench-panel .jp-TinyMLPanel-boardMenu option")
-            assert menu.all_inner_texts() == boards and boards
-            page.screenshot(path=str(shots / "panel-from-wheel.png"))
-        except BaseException:
-            page.screenshot(path=str(shots / "failure.png"), full_page=True)
-            raise
-        finally:
-            chromium.close()
+                    page.goto(f"{base}/lab?token={LAB_TOKEN}", timeout=120_000)
+                    tab = page.locator(
+                        ".jp-SideBar .lm-TabBar-tab[data-id='tinyml-workbench-panel']")
+                    tab.wait_for(timeout=120_000)
+                    listed = page.locator("#tinyml-workbench-panel .jp-TinyMLPanel-lesson")
+                    for attempt in range(3):  # a click on a page still settling is sometimes lost
+                        if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+                            tab.click()
+                        try:
+                            listed.first.wait_for(timeout=20_000)
+                            break
+                        except Exception:  # playwright's TimeoutError: not shown yet
+                            if attempt == 2:
+                                raise
+                    names = listed.evaluate_all("items => items.map(i => i.dataset.name)")
+                    assert names == _lesson_names()
+                    titles = listed.all_inner_texts()
+                    assert titles == [lesson["title"] for lesson in lessons]
+                    assert titles[0] == first_title  # e.g. "Lesson 0 · Hello, board"
+                    menu = page.locator(
+                        "#tinyml-workbench-panel .jp-TinyMLPanel-boardMenu option")
+                    assert menu.all_inner_texts() == boards and boards
+                    page.screenshot(path=str(shots / "panel-from-wheel.png"))
+                except BaseException:
+                    page.screenshot(path=str(shots / "failure.png"), full_page=True)
+                    raise
+                finally:
+                    chromium.close()
+
+        # In a full run the browser tests' session-wide Playwright (tests/browser/conftest.py)
+        # is still open in this thread, and a second sync Playwright refuses to start in a
+        # thread whose asyncio loop is running: this one gets a thread of its own.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(look).result()
 
 
 # The `workbench` Voila template (shared data): Voila's lab template without CDN links
