@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from importlib import resources
 from urllib.parse import urlencode
 
@@ -52,3 +53,13 @@ def start_sim(*args: str, env=None) -> tuple[subprocess.Popen, str]:
         proc.kill()
         raise RuntimeError("virtual board did not start: " + proc.stderr.read())
     return proc, line
+
+
+def wait_for(cond, timeout: float = 10.0) -> bool:
+    """Whether ``cond()`` becomes true within ``timeout`` seconds (polled every 0.05 s)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()

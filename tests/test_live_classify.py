@@ -4,25 +4,18 @@ the board, and the answers are those of the same windows run through TFLM direct
 
 from __future__ import annotations
 
-import time
+import threading
 
 import numpy as np
 import pytest
 
 pytest.importorskip("ipywidgets")
 
+from conftest import wait_for  # noqa: E402
+
 from workbench.deploy.live import BlockFeed  # noqa: E402
 from workbench.train.export import predict_tflite  # noqa: E402
 from workbench.ui.capture_panel import CapturePanel  # noqa: E402
-
-
-def wait_for(cond, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def test_the_watched_stream_is_classified_on_this_machine(panel, sine_model, tmp
     cls.classes.value = "sine"
     cls._clicked()                                  # what pressing Classify does
     assert cls.running, cls.status.value
-    assert wait_for(lambda: cls.live.count >= 2), cls.live.status.value
+    assert wait_for(lambda: cls.live.count >= 2, 30.0), cls.live.status.value
     p = cls.live.last
     assert p.window.shape == (1, 1) and 10 < p.window[0, 0] < 40      # degrees C
     host = predict_tflite(sine_model, p.inputs.reshape(1, -1))
@@ -57,7 +50,7 @@ def test_on_the_board_it_is_the_boards_answer(panel, sine_model):
     panel.recorder.device.upload_model(sine_model, name="sine")
     panel.sensor.value = "pressure"
     panel.classify.start(sine_model, classes=["sine"], where="board")
-    assert wait_for(lambda: panel.classify.live.count >= 1), panel.classify.live.status.value
+    assert wait_for(lambda: panel.classify.live.count >= 1, 30.0), panel.classify.live.status.value
     p = panel.classify.live.last
     host = predict_tflite(sine_model, p.inputs.reshape(1, -1))
     assert p.scores == pytest.approx(host.reshape(-1), abs=0) and p.latency_us > 0
@@ -76,7 +69,7 @@ def test_a_registry_version_is_chosen_by_its_label(panel, sine_model, tmp_path):
     panel.classify.model.value = v1.label
     panel.classify._clicked()
     assert panel.classify.running, panel.classify.status.value
-    assert wait_for(lambda: panel.classify.live.count >= 1)
+    assert wait_for(lambda: panel.classify.live.count >= 1, 30.0)
     panel.classify.stop()
 
 
@@ -96,8 +89,12 @@ def test_a_feed_drops_the_oldest_when_the_reader_falls_behind_and_close_wakes_it
     assert feed.dropped == 2
     assert [int(feed.read(0.1)[0, 0]) for _ in range(3)] == [2, 3, 4]
     assert feed.read(0.05) is None
-    feed.close()
-    t0 = time.monotonic()
-    assert feed.read(5.0) is None and time.monotonic() - t0 < 1.0
+    got = []
+    reader = threading.Thread(target=lambda: got.append(feed.read(600.0)))
+    reader.start()                     # waits in read: nothing is queued
+    assert wait_for(lambda: reader.is_alive(), 5.0)
+    feed.close()                       # wakes it long before its 600 s
+    reader.join(60.0)
+    assert not reader.is_alive() and got == [None]
     with pytest.raises(ValueError, match="positive"):
         BlockFeed(0)

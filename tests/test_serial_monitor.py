@@ -6,20 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import wait_for
 
 from workbench.link import InvalidSetting, open_device
 from workbench.link.traffic import TrafficLog, frame_summary, message_name
 from workbench.protocol import messages as m
 from workbench.protocol.framing import Frame
-
-
-def wait_for(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_message_names_and_frame_lines():

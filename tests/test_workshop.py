@@ -13,6 +13,8 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("anywidget")
 
+from conftest import wait_for  # noqa: E402
+
 from workbench import cli  # noqa: E402
 from workbench.lab import dashboards  # noqa: E402
 from workbench.ui.workshop import STEPS, Workshop  # noqa: E402
@@ -38,14 +40,6 @@ def takes(ws: Workshop, scenario: str, label: str | None, n: int) -> None:
         ws.recorder.record("accel", label, seconds=TAKE_S)
 
 
-def eventually(check, timeout: float = 10.0) -> bool:
-    """Whether ``check()`` becomes true within ``timeout`` seconds, refreshing meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def reachable(ws: Workshop) -> list[str]:
@@ -78,7 +72,7 @@ def test_steps_open_in_order_as_their_conditions_become_true(workshop, sim_url):
     assert ws.train_button.disabled
 
     ws.show("label")
-    assert eventually(lambda: not ws.recorder.previewing)   # the board's stream is left free
+    assert wait_for(lambda: not ws.recorder.previewing)   # the board's stream is left free
     unlabelled = next(m.id for m in ws.dataset.recordings() if not m.label)
     ws.labeler.open_recording(unlabelled)
     ws.labeler.label_recording("idle")               # what the labeler's menu does
@@ -154,7 +148,7 @@ def test_from_takes_to_a_model_running_on_the_board(workshop, sim_url):
     assert deployments, "the deployment is recorded in the workshop's registry"
 
     ws.show("capture")                               # leaving the flash step stops its stream
-    assert not ws.flash.live.running and eventually(lambda: ws.recorder.previewing)
+    assert not ws.flash.live.running and wait_for(lambda: ws.recorder.previewing)
 
     ws.show("train")                                 # a new model: compare and flash again
     ws.train().join(300)

@@ -186,6 +186,19 @@ class LabServer(Server):
     notebook_page = "/lab/tree/"
     """Where the server opens a notebook (its path follows)."""
 
+    def forget_workspaces(self) -> None:
+        """The next page opens with no notebook of an earlier test restored."""
+        for ws in (self.root.parent / "lab-workspaces").glob("*"):
+            ws.unlink()
+
+    def stop_kernels(self) -> None:
+        """Shut down every running kernel (a capture panel streams until its kernel stops)."""
+        kernels = json.loads(urllib.request.urlopen(f"{self.url}/api/kernels", timeout=30).read())
+        xsrf = {"X-XSRFToken": "t", "Cookie": "_xsrf=t"}   # the server compares the two
+        for k in kernels:
+            urllib.request.urlopen(urllib.request.Request(
+                f"{self.url}/api/kernels/{k['id']}", method="DELETE", headers=xsrf), timeout=30)
+
     def open_and_run(self, page, notebook: str, timeout_ms: float = 60_000) -> None:
         """Open ``notebook`` (relative to the server's root), wait for its kernel, then
         Run > Run All Cells from the menu bar, as a person would.

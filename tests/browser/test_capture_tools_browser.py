@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,16 +29,10 @@ def fresh_lab(request):
         yield
         return
     server = request.getfixturevalue("lab_server")
-    for ws in (server.root.parent / "lab-workspaces").glob("*"):
-        ws.unlink()
+    server.forget_workspaces()
     yield
-    kernels = json.loads(urllib.request.urlopen(f"{server.url}/api/kernels", timeout=30).read())
-    xsrf = {"X-XSRFToken": "t", "Cookie": "_xsrf=t"}   # the server compares the two
-    for k in kernels:
-        urllib.request.urlopen(urllib.request.Request(
-            f"{server.url}/api/kernels/{k['id']}", method="DELETE", headers=xsrf), timeout=30)
-    for ws in (server.root.parent / "lab-workspaces").glob("*"):
-        ws.unlink()
+    server.stop_kernels()
+    server.forget_workspaces()
 
 
 def notebook(path: Path, *cells: str) -> Path:

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import re
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -40,14 +39,9 @@ def fresh_lab(request):
     """Each test opens its notebook in a fresh workspace and stops its kernels after (a
     capture panel streams from a virtual board until its kernel stops)."""
     server = request.getfixturevalue("lab_server")
-    for ws in (server.root.parent / "lab-workspaces").glob("*"):
-        ws.unlink()
+    server.forget_workspaces()
     yield
-    kernels = json.loads(urllib.request.urlopen(f"{server.url}/api/kernels", timeout=30).read())
-    xsrf = {"X-XSRFToken": "t", "Cookie": "_xsrf=t"}   # the server compares the two
-    for k in kernels:
-        urllib.request.urlopen(urllib.request.Request(
-            f"{server.url}/api/kernels/{k['id']}", method="DELETE", headers=xsrf), timeout=30)
+    server.stop_kernels()
 
 
 def write_notebook(path: Path, *cells: str) -> Path:
