@@ -44,6 +44,15 @@ const AUTOSCALE_PAD = 0.08;      // fraction of the data span added above and be
 const AUTOSCALE_SHRINK = 0.4;    // refit when the data fills less than this of the axis
 
 /** A ring of points: x (sample index) and `nch` values per point. */
+/** The slot a ring of ``cap`` entries (fields head, len, cap) writes next; once full, its
+ * oldest entry is overwritten. */
+function claimSlot(ring) {
+  if (ring.len < ring.cap) return (ring.head + ring.len++) % ring.cap;
+  const slot = ring.head;
+  ring.head = (ring.head + 1) % ring.cap;
+  return slot;
+}
+
 class Ring {
   constructor(capacity, nch) {
     this.cap = Math.max(1, capacity);
@@ -59,14 +68,7 @@ class Ring {
     let from = 0;
     if (n > this.cap) from = n - this.cap;
     for (let i = from; i < n; i++) {
-      let slot;
-      if (this.len < this.cap) {
-        slot = (this.head + this.len) % this.cap;
-        this.len++;
-      } else {
-        slot = this.head;
-        this.head = (this.head + 1) % this.cap;
-      }
+      const slot = claimSlot(this);
       this.x[slot] = x0 + i * dx;
       this.y.set(values.subarray(i * nch, (i + 1) * nch), slot * nch);
     }
@@ -113,14 +115,7 @@ class SpecRing {
   append(x0, cols) {
     const bins = this.bins, n = cols.length / bins, px = this.img.data, w = this.cap;
     for (let i = Math.max(0, n - this.cap); i < n; i++) {
-      let slot;
-      if (this.len < this.cap) {
-        slot = (this.head + this.len) % this.cap;
-        this.len++;
-      } else {
-        slot = this.head;
-        this.head = (this.head + 1) % this.cap;
-      }
+      const slot = claimSlot(this);
       this.x[slot] = x0 + i * this.hop;
       for (let j = 0; j < bins; j++) {
         const v = cols[i * bins + j], o = ((bins - 1 - j) * w + slot) * 4;
